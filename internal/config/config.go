@@ -1,0 +1,297 @@
+// Package config loads and validates tsstream's YAML configuration.
+package config
+
+import (
+	"fmt"
+	"os"
+	"reflect"
+	"strings"
+	"time"
+)
+
+// Config is the whole configuration of a node.
+//
+// Default returns the configuration used when there is no file. Parse and
+// Load decode a file over it: absent keys keep their defaults, present keys
+// replace them, and a present list replaces the whole default list
+// ("ingest: []" means no ingest listeners). A key with an empty (null) value
+// is set to its zero value: "" for strings, an empty list or map; for a
+// section such as "http:" it changes nothing.
+type Config struct {
+	// Name is the node name used in relay paths and the cluster view.
+	// Default and Parse turn "" into the host name, or "tsstream" when the
+	// host name is not a valid name (see ValidStreamName for the rule).
+	Name string `yaml:"name"`
+	// LogLevel is one of debug, info, warn, error (default info).
+	LogLevel string `yaml:"log_level"`
+	// DefaultStream is the stream of listeners that name none and of the
+	// default listeners (default "live").
+	DefaultStream string `yaml:"default_stream"`
+	// ShutdownTimeout bounds how long shutdown waits for connections to
+	// end (default 5s).
+	ShutdownTimeout Duration `yaml:"shutdown_timeout"`
+	// HTTP is the server for pages, play, publish, API and metrics.
+	HTTP HTTP `yaml:"http"`
+	// Ingest lists the TCP/UDP listeners that receive published bytes.
+	// Default: one on :50001, TCP and UDP, into DefaultStream.
+	Ingest []Ingest `yaml:"ingest"`
+	// Play lists the listeners that send one stream to every connection.
+	// Default: WebSocket on :50002 (any path) for DefaultStream.
+	Play []Play `yaml:"play"`
+	// StreamDefaults are the options of every stream; Streams overrides
+	// them per stream.
+	StreamDefaults StreamOptions `yaml:"stream_defaults"`
+	// Streams holds per-stream overrides by stream name. A zero field
+	// inherits StreamDefaults (use Config.Stream to read the result); Parse
+	// also copies stream_defaults into every key a stream leaves out.
+	Streams map[string]StreamOptions `yaml:"streams"`
+}
+
+// HTTP configures the HTTP server.
+type HTTP struct {
+	// Listen is the host:port of the server (default ":8088"); "" disables
+	// the HTTP server.
+	Listen string `yaml:"listen"`
+	// ReadHeaderTimeout bounds reading a request's headers (default 10s).
+	ReadHeaderTimeout Duration `yaml:"read_header_timeout"`
+	// MaxHeaderBytes bounds the size of a request's headers (default 16KiB,
+	// 1KiB to 1MiB).
+	MaxHeaderBytes Size `yaml:"max_header_bytes"`
+}
+
+// Ingest is a listener that receives a published stream over TCP and/or UDP.
+type Ingest struct {
+	// Listen is the host:port to listen on; required.
+	Listen string `yaml:"listen"`
+	// Stream is the stream that receives the bytes; Parse fills "" with
+	// DefaultStream.
+	Stream string `yaml:"stream"`
+	// Protocols is a non-empty subset of tcp, udp; Parse fills an absent
+	// list with both.
+	Protocols []string `yaml:"protocols"`
+}
+
+// Play is a listener that sends one stream to every connection.
+type Play struct {
+	// Listen is the host:port to listen on; required.
+	Listen string `yaml:"listen"`
+	// Stream is the stream played; Parse fills "" with DefaultStream.
+	Stream string `yaml:"stream"`
+	// Protocol is ws (WebSocket on any path) or tcp (raw TS written to each
+	// connection); required.
+	Protocol string `yaml:"protocol"`
+}
+
+// StreamOptions are the settings of a stream.
+type StreamOptions struct {
+	// Format is what publishers send: auto (detect TS or raw bytes), ts or
+	// raw (default auto).
+	Format string `yaml:"format"`
+	// Takeover lets a new publisher replace the live one instead of being
+	// refused.
+	Takeover bool `yaml:"takeover"`
+	// RingBytes is how many bytes are kept for readers (default 8MiB,
+	// 64KiB to 1GiB).
+	RingBytes Size `yaml:"ring_bytes"`
+	// WriteTimeout is how long a viewer's socket write may stall before the
+	// viewer is disconnected (default 10s).
+	WriteTimeout Duration `yaml:"write_timeout"`
+	// MaxSkips is how many times a viewer may fall out of the ring within
+	// SkipWindow; one more and it is disconnected (default 3, at least 1).
+	MaxSkips int `yaml:"max_skips"`
+	// SkipWindow is the period over which skips are counted (default 30s).
+	SkipWindow Duration `yaml:"skip_window"`
+}
+
+// Values of StreamOptions.Format, Ingest.Protocols and Play.Protocol.
+const (
+	FormatAuto = "auto"
+	FormatTS   = "ts"
+	FormatRaw  = "raw"
+
+	ProtoTCP = "tcp"
+	ProtoUDP = "udp"
+	ProtoWS  = "ws"
+)
+
+// Default returns the configuration of a node started without a file.
+func Default() *Config {
+	const stream = "live"
+	return &Config{
+		Name:            hostname(),
+		LogLevel:        "info",
+		DefaultStream:   stream,
+		ShutdownTimeout: Duration(5 * time.Second),
+		HTTP: HTTP{
+			Listen:            ":8088",
+			ReadHeaderTimeout: Duration(10 * time.Second),
+			MaxHeaderBytes:    16 * KiB,
+		},
+		Ingest:         defaultIngest(stream),
+		Play:           defaultPlay(stream),
+		StreamDefaults: defaultStreamOptions(),
+		Streams:        map[string]StreamOptions{},
+	}
+}
+
+func defaultIngest(stream string) []Ingest {
+	return []Ingest{{Listen: ":50001", Stream: stream, Protocols: []string{ProtoTCP, ProtoUDP}}}
+}
+
+func defaultPlay(stream string) []Play {
+	return []Play{{Listen: ":50002", Stream: stream, Protocol: ProtoWS}}
+}
+
+func defaultStreamOptions() StreamOptions {
+	return StreamOptions{
+		Format:       FormatAuto,
+		RingBytes:    8 * MiB,
+		WriteTimeout: Duration(10 * time.Second),
+		MaxSkips:     3,
+		SkipWindow:   Duration(30 * time.Second),
+	}
+}
+
+// hostname is the default node name.
+func hostname() string {
+	h, err := os.Hostname()
+	if err != nil {
+		return "tsstream"
+	}
+	if validName(h) {
+		return h
+	}
+	if short, _, _ := strings.Cut(h, "."); validName(short) {
+		return short
+	}
+	return "tsstream"
+}
+
+// Load reads and parses the config file at path.
+func Load(path string) (*Config, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("read config: %w", err)
+	}
+	return Parse(data, path)
+}
+
+// Parse decodes a YAML config over Default, fills what the file leaves to
+// defaults (listener streams and protocols, stream options inherited from
+// stream_defaults) and validates the result. filename only labels errors.
+//
+// On failure the error joins one *Error per problem, ordered by line, each
+// naming the key path and, where known, the line: for example
+//
+//	tsstream.yaml:7: streams.cam1.format: "mp4" is not one of auto, ts, raw
+func Parse(data []byte, filename string) (*Config, error) {
+	doc, err := parseDocument(data, filename)
+	if err != nil {
+		return nil, err
+	}
+	c := Default()
+	d := newDecoder(filename)
+	d.document(doc, c)
+	if d.budget <= 0 {
+		return nil, join(d.errs) // the values are cut short: validating them tells nothing
+	}
+	d.fill(c)
+	for _, e := range c.check() {
+		if d.locate(e) {
+			d.errs = append(d.errs, e)
+		}
+	}
+	if len(d.errs) > 0 {
+		sortByLine(d.errs)
+		return nil, join(d.errs)
+	}
+	return c, nil
+}
+
+// fill sets what the file left to defaults: the node name, the default
+// listeners' stream, each listener's stream and protocols, and every key a
+// stream in streams leaves out, copied from stream_defaults.
+func (d *decoder) fill(c *Config) {
+	if c.Name == "" {
+		c.Name = hostname()
+	}
+	if _, ok := d.lines["ingest"]; !ok {
+		c.Ingest = defaultIngest(c.DefaultStream)
+	}
+	if _, ok := d.lines["play"]; !ok {
+		c.Play = defaultPlay(c.DefaultStream)
+	}
+	for i := range c.Ingest {
+		if c.Ingest[i].Stream == "" {
+			c.Ingest[i].Stream = c.DefaultStream
+		}
+		if c.Ingest[i].Protocols == nil {
+			c.Ingest[i].Protocols = []string{ProtoTCP, ProtoUDP}
+		}
+	}
+	for i := range c.Play {
+		if c.Play[i].Stream == "" {
+			c.Play[i].Stream = c.DefaultStream
+		}
+	}
+	for name, s := range c.Streams {
+		c.Streams[name] = d.inherit(keyPath("streams", name), s, c.StreamDefaults)
+	}
+}
+
+// inherit copies into s the fields of base whose keys are absent under path.
+func (d *decoder) inherit(path string, s, base StreamOptions) StreamOptions {
+	sv, bv := reflect.ValueOf(&s).Elem(), reflect.ValueOf(base)
+	for i := range sv.NumField() {
+		if _, ok := d.lines[keyPath(path, yamlName(sv.Type().Field(i)))]; !ok {
+			sv.Field(i).Set(bv.Field(i))
+		}
+	}
+	// A false takeover cannot be told from an unset one once decoded, so
+	// Config.Stream would inherit true: refuse it instead of ignoring it.
+	kp := keyPath(path, "takeover")
+	if line, ok := d.lines[kp]; ok && !s.Takeover && base.Takeover {
+		d.failf(line, kp, "false cannot override stream_defaults.takeover: true "+
+			"(a false field inherits); set takeover per stream instead")
+	}
+	return s
+}
+
+// Validate checks a config, typically one changed after Parse (by
+// command-line flags, say). It does no filling: every listener needs its
+// stream and protocols set. Errors name the key path but no line.
+func (c *Config) Validate() error {
+	return join(c.check())
+}
+
+// Stream returns the options of the named stream: Streams[name] with its
+// zero fields taken from StreamDefaults, and zero fields there taken from
+// the built-in defaults. Takeover is true when either sets it.
+func (c *Config) Stream(name string) StreamOptions {
+	o := defaultStreamOptions().with(c.StreamDefaults)
+	if s, ok := c.Streams[name]; ok {
+		o = o.with(s)
+	}
+	return o
+}
+
+// with returns o with the non-zero fields of over replacing its own.
+func (o StreamOptions) with(over StreamOptions) StreamOptions {
+	if over.Format != "" {
+		o.Format = over.Format
+	}
+	o.Takeover = o.Takeover || over.Takeover
+	if over.RingBytes != 0 {
+		o.RingBytes = over.RingBytes
+	}
+	if over.WriteTimeout != 0 {
+		o.WriteTimeout = over.WriteTimeout
+	}
+	if over.MaxSkips != 0 {
+		o.MaxSkips = over.MaxSkips
+	}
+	if over.SkipWindow != 0 {
+		o.SkipWindow = over.SkipWindow
+	}
+	return o
+}

@@ -1,0 +1,345 @@
+package config
+
+import (
+	"os"
+	"path/filepath"
+	"reflect"
+	"regexp"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+)
+
+func sec(n float64) Duration { return Duration(n * float64(time.Second)) }
+
+func TestDefault(t *testing.T) {
+	c := Default()
+	tests := []struct {
+		name      string
+		got, want any
+	}{
+		{"log_level", c.LogLevel, "info"},
+		{"default_stream", c.DefaultStream, "live"},
+		{"shutdown_timeout", c.ShutdownTimeout, sec(5)},
+		{"http", c.HTTP, HTTP{Listen: ":8088", ReadHeaderTimeout: sec(10), MaxHeaderBytes: 16384}},
+		{"ingest", c.Ingest, []Ingest{{Listen: ":50001", Stream: "live", Protocols: []string{"tcp", "udp"}}}},
+		{"play", c.Play, []Play{{Listen: ":50002", Stream: "live", Protocol: "ws"}}},
+		{"stream_defaults", c.StreamDefaults, StreamOptions{Format: "auto", RingBytes: 8 << 20,
+			WriteTimeout: sec(10), MaxSkips: 3, SkipWindow: sec(30)}},
+		{"streams", c.Streams, map[string]StreamOptions{}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if !reflect.DeepEqual(tt.got, tt.want) {
+				t.Errorf("got %#v, want %#v", tt.got, tt.want)
+			}
+		})
+	}
+	if err := ValidStreamName(c.Name); err != nil {
+		t.Errorf("Name: %v", err)
+	}
+	if err := c.Validate(); err != nil {
+		t.Errorf("Default().Validate() = %v", err)
+	}
+	// Default must hand out fresh lists each time.
+	c.Ingest[0].Protocols[0] = "changed"
+	if Default().Ingest[0].Protocols[0] != "tcp" {
+		t.Error("Default shares its lists between calls")
+	}
+}
+
+func TestParseEmptyIsDefault(t *testing.T) {
+	for _, in := range []string{"", "\n", "# only a comment\n", "---\n", "~\n", "{}\n", "http:\n", "http: {}\n"} {
+		t.Run(strings.TrimSpace(in), func(t *testing.T) {
+			got, err := Parse([]byte(in), "t.yaml")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if want := Default(); !reflect.DeepEqual(got, want) {
+				t.Errorf("got %+v\nwant %+v", got, want)
+			}
+		})
+	}
+}
+
+// fullConfig is what testdata/full.yaml (and example.yaml) decode to.
+func fullConfig() *Config {
+	return &Config{
+		Name:            "edge-1",
+		LogLevel:        "debug",
+		DefaultStream:   "main",
+		ShutdownTimeout: sec(15),
+		HTTP:            HTTP{Listen: "127.0.0.1:8080", ReadHeaderTimeout: sec(5), MaxHeaderBytes: 32 * 1024},
+		Ingest: []Ingest{
+			{Listen: ":9001", Stream: "main", Protocols: []string{"tcp", "udp"}},
+			{Listen: "0.0.0.0:9002", Stream: "cam1", Protocols: []string{"udp"}},
+		},
+		Play: []Play{
+			{Listen: ":9003", Stream: "main", Protocol: "ws"},
+			{Listen: "[::1]:9004", Stream: "cam1", Protocol: "tcp"},
+		},
+		StreamDefaults: StreamOptions{Format: "ts", Takeover: true, RingBytes: 16 << 20,
+			WriteTimeout: sec(5), MaxSkips: 5, SkipWindow: sec(60)},
+		Streams: map[string]StreamOptions{
+			"cam1": {Format: "auto", Takeover: true, RingBytes: 64 << 20,
+				WriteTimeout: sec(20), MaxSkips: 10, SkipWindow: sec(150)},
+			"telemetry": {Format: "raw", Takeover: true, RingBytes: 1_000_000,
+				WriteTimeout: sec(5), MaxSkips: 5, SkipWindow: sec(60)},
+		},
+	}
+}
+
+func TestParseFull(t *testing.T) {
+	for _, file := range []string{"testdata/full.yaml", "testdata/example.yaml"} {
+		t.Run(file, func(t *testing.T) {
+			got, err := Load(file)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if want := fullConfig(); !reflect.DeepEqual(got, want) {
+				t.Errorf("got  %+v\nwant %+v", got, want)
+			}
+		})
+	}
+}
+
+// TestFullHasEveryKey keeps testdata/full.yaml complete: every key of
+// every section must appear in it.
+func TestFullHasEveryKey(t *testing.T) {
+	data, err := os.ReadFile("testdata/full.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc, err := parseDocument(data, "full.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := newDecoder("full.yaml")
+	d.document(doc, Default())
+	index, streamKey := regexp.MustCompile(`\[\d+\]`), regexp.MustCompile(`^streams\.[A-Za-z0-9_-]+`)
+	present := make(map[string]bool)
+	for p := range d.lines {
+		present[streamKey.ReplaceAllString(index.ReplaceAllString(p, "[]"), "streams.*")] = true
+	}
+	for _, p := range schemaPaths(reflect.TypeFor[Config](), "") {
+		if !present[p] {
+			t.Errorf("testdata/full.yaml lacks %s", p)
+		}
+	}
+}
+
+// schemaPaths lists the key paths of type t, with [] for list items and *
+// for map keys.
+func schemaPaths(t reflect.Type, prefix string) []string {
+	var out []string
+	if prefix != "" {
+		out = append(out, prefix)
+	}
+	switch t.Kind() {
+	case reflect.Struct:
+		for i := range t.NumField() {
+			out = append(out, schemaPaths(t.Field(i).Type, keyPath(prefix, yamlName(t.Field(i))))...)
+		}
+	case reflect.Slice:
+		if t.Elem().Kind() == reflect.Struct {
+			out = append(out, schemaPaths(t.Elem(), prefix+"[]")...)
+		}
+	case reflect.Map:
+		out = append(out, schemaPaths(t.Elem(), prefix+".*")...)
+	}
+	return out
+}
+
+func TestParseLists(t *testing.T) {
+	defIngest := []Ingest{{Listen: ":50001", Stream: "live", Protocols: []string{"tcp", "udp"}}}
+	tests := []struct {
+		name   string
+		in     string
+		ingest []Ingest
+		play   []Play
+	}{
+		{"omitted", "log_level: info\n", defIngest, []Play{{":50002", "live", "ws"}}},
+		{"empty list", "ingest: []\nplay: []\n", []Ingest{}, []Play{}},
+		{"null", "ingest:\nplay: ~\n", []Ingest{}, []Play{}},
+		{"replaced", "ingest: [{listen: ':9000'}]\n",
+			[]Ingest{{":9000", "live", []string{"tcp", "udp"}}}, []Play{{":50002", "live", "ws"}}},
+		{"default stream followed", "default_stream: cam\n",
+			[]Ingest{{":50001", "cam", []string{"tcp", "udp"}}}, []Play{{":50002", "cam", "ws"}}},
+		{"udp and tcp share a port", "ingest: [{listen: ':7000', protocols: [udp]}]\nplay: [{listen: ':7000', protocol: tcp}]\n",
+			[]Ingest{{":7000", "live", []string{"udp"}}}, []Play{{":7000", "live", "tcp"}}},
+		{"port 0 never collides", "http: {listen: '127.0.0.1:0'}\nplay: [{listen: '127.0.0.1:0', protocol: ws}, {listen: ':0', protocol: tcp}]\n",
+			defIngest, []Play{{"127.0.0.1:0", "live", "ws"}, {":0", "live", "tcp"}}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c, err := Parse([]byte(tt.in), "t.yaml")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if c.Ingest == nil || c.Play == nil {
+				t.Fatalf("nil list: ingest %#v, play %#v", c.Ingest, c.Play)
+			}
+			if !reflect.DeepEqual(c.Ingest, tt.ingest) || !reflect.DeepEqual(c.Play, tt.play) {
+				t.Errorf("ingest %#v, play %#v\nwant %#v, %#v", c.Ingest, c.Play, tt.ingest, tt.play)
+			}
+		})
+	}
+}
+
+func TestStreamInheritance(t *testing.T) {
+	const in = `
+stream_defaults:
+  ring_bytes: 16MiB
+  write_timeout: 3s
+streams:
+  cam1:
+    format: raw
+  cam2:
+    ring_bytes: 0      # zero inherits
+    max_skips: 7
+  cam3:                # listed with the defaults
+`
+	c, err := Parse([]byte(in), "t.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defaults := StreamOptions{Format: "auto", RingBytes: 16 << 20, WriteTimeout: sec(3), MaxSkips: 3, SkipWindow: sec(30)}
+	with := func(f func(*StreamOptions)) StreamOptions { o := defaults; f(&o); return o }
+	tests := []struct {
+		stream string
+		want   StreamOptions
+	}{
+		{"cam1", with(func(o *StreamOptions) { o.Format = "raw" })},
+		{"cam2", with(func(o *StreamOptions) { o.MaxSkips = 7 })},
+		{"cam3", defaults},
+		{"unlisted", defaults},
+	}
+	for _, tt := range tests {
+		t.Run(tt.stream, func(t *testing.T) {
+			if got := c.Stream(tt.stream); got != tt.want {
+				t.Errorf("Stream = %+v, want %+v", got, tt.want)
+			}
+		})
+	}
+	if _, ok := c.Streams["cam3"]; !ok {
+		t.Error("cam3 (no options) missing from Streams")
+	}
+	if got := c.Streams["cam1"]; got != tests[0].want {
+		t.Errorf("Parse did not fill cam1 from stream_defaults: %+v", got)
+	}
+}
+
+func TestStreamHandBuilt(t *testing.T) {
+	c := &Config{Streams: map[string]StreamOptions{"x": {Format: "ts", Takeover: true}}}
+	want := defaultStreamOptions()
+	if got := c.Stream("y"); got != want {
+		t.Errorf("zero StreamDefaults: Stream = %+v, want built-in %+v", got, want)
+	}
+	want.Format, want.Takeover = "ts", true
+	if got := c.Stream("x"); got != want {
+		t.Errorf("Stream(x) = %+v, want %+v", got, want)
+	}
+}
+
+func TestLoad(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "tsstream.yaml")
+	if err := os.WriteFile(path, []byte("log_level: warn\nhttp:\n  listen: nope\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, err := Load(path)
+	want := path + `:3: http.listen: "nope" is not host:port: missing port in address`
+	if err == nil || err.Error() != want {
+		t.Errorf("Load = %v, want %s", err, want)
+	}
+	missing := filepath.Join(dir, "missing.yaml")
+	if _, err := Load(missing); err == nil || !os.IsNotExist(unwrapAll(err)) || !strings.Contains(err.Error(), missing) {
+		t.Errorf("Load(missing) = %v", err)
+	}
+}
+
+func unwrapAll(err error) error {
+	for {
+		u, ok := err.(interface{ Unwrap() error })
+		if !ok || u.Unwrap() == nil {
+			return err
+		}
+		err = u.Unwrap()
+	}
+}
+
+func TestValidate(t *testing.T) {
+	rule := `use 1-64 of A-Z a-z 0-9 _ - . not starting with "."`
+	tests := []struct {
+		name   string
+		change func(c *Config)
+		want   []string
+	}{
+		{"default", func(c *Config) {}, nil},
+		{"all on port 0", func(c *Config) {
+			c.HTTP.Listen, c.Ingest[0].Listen, c.Play[0].Listen = "127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0"
+		}, nil},
+		{"http disabled", func(c *Config) { c.HTTP.Listen = "" }, nil},
+		{"http on the play port", func(c *Config) { c.HTTP.Listen = "127.0.0.1:50002" },
+			[]string{`play[0].listen: ":50002" (tcp) is already used by http.listen ("127.0.0.1:50002")`}},
+		{"two ingests on one port", func(c *Config) {
+			c.Ingest = append(c.Ingest, Ingest{Listen: "[::]:50001", Stream: "b", Protocols: []string{"udp", "tcp"}})
+		}, []string{`ingest[1].listen: "[::]:50001" (tcp) is already used by ingest[0].listen (":50001")`}},
+		{"ingest without protocols", func(c *Config) { c.Ingest[0].Protocols = nil },
+			[]string{"ingest[0].protocols: list at least one of tcp, udp"}},
+		{"unfilled stream", func(c *Config) { c.Play[0].Stream = "" },
+			[]string{`play[0].stream: stream name "": ` + rule}},
+		{"zero stream_defaults", func(c *Config) { c.StreamDefaults = StreamOptions{} }, []string{
+			`stream_defaults.format: "" is not one of auto, ts, raw`,
+			"stream_defaults.ring_bytes: must be positive, got 0B",
+			"stream_defaults.write_timeout: must be positive, got 0s",
+			"stream_defaults.max_skips: must be at least 1, got 0",
+			"stream_defaults.skip_window: must be positive, got 0s",
+		}},
+		{"zero override inherits", func(c *Config) { c.Streams["x"] = StreamOptions{} }, nil},
+		{"bad override", func(c *Config) {
+			c.Streams["x"] = StreamOptions{RingBytes: 10, MaxSkips: -1, SkipWindow: Duration(-time.Second)}
+			c.Streams["a b"] = StreamOptions{Format: "mp4"}
+		}, []string{
+			`streams["a b"]: stream name "a b": ` + rule,
+			`streams["a b"].format: "mp4" is not one of auto, ts, raw`,
+			"streams.x.ring_bytes: 10B is out of range: use 64KiB to 1GiB",
+			"streams.x.max_skips: must be at least 1, got -1",
+			"streams.x.skip_window: must be positive, got -1s",
+		}},
+		{"top", func(c *Config) {
+			c.Name, c.LogLevel, c.DefaultStream, c.ShutdownTimeout = "", "loud", "a/b", Duration(2*time.Hour)
+		}, []string{
+			`name: node name "": ` + rule,
+			`log_level: "loud" is not one of debug, info, warn, error`,
+			`default_stream: stream name "a/b": ` + rule,
+			"shutdown_timeout: 2h0m0s is too long: at most 1h0m0s",
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := Default()
+			tt.change(c)
+			if got := errorStrings(c.Validate()); !slices.Equal(got, tt.want) {
+				t.Errorf("Validate:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(tt.want, "\n"))
+			}
+		})
+	}
+}
+
+// errorStrings lists the errors joined in err, one string each.
+func errorStrings(err error) []string {
+	if err == nil {
+		return nil
+	}
+	j, ok := err.(interface{ Unwrap() []error })
+	if !ok {
+		return []string{err.Error()}
+	}
+	var out []string
+	for _, e := range j.Unwrap() {
+		out = append(out, e.Error())
+	}
+	return out
+}

@@ -1,0 +1,168 @@
+package config
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+)
+
+// Limits of the values Validate accepts.
+const (
+	maxShutdownTimeout   = Duration(time.Hour)
+	maxReadHeaderTimeout = Duration(10 * time.Minute)
+	minHeaderBytes       = KiB
+	maxHeaderBytes       = MiB
+	minRingBytes         = 64 * KiB
+	maxRingBytes         = GiB
+	maxWriteTimeout      = Duration(10 * time.Minute)
+	maxSkipWindow        = Duration(24 * time.Hour)
+)
+
+var (
+	logLevels = []string{"debug", "info", "warn", "error"}
+	formats   = []string{FormatAuto, FormatTS, FormatRaw}
+)
+
+// validator collects the problems of a Config, each by key path.
+type validator struct {
+	errs []*Error
+}
+
+func (v *validator) failf(path, format string, args ...any) *Error {
+	e := &Error{Path: path, Err: fmt.Errorf(format, args...)}
+	v.errs = append(v.errs, e)
+	return e
+}
+
+// check is Validate's work: one section after the other.
+func (c *Config) check() []*Error {
+	var v validator
+	v.top(c)
+	v.http(&c.HTTP)
+	for i := range c.Ingest {
+		v.ingest(indexPath("ingest", i), &c.Ingest[i])
+	}
+	for i := range c.Play {
+		v.play(indexPath("play", i), &c.Play[i])
+	}
+	v.streamOptions("stream_defaults", c.StreamDefaults, nil)
+	names := make([]string, 0, len(c.Streams))
+	for name := range c.Streams {
+		names = append(names, name)
+	}
+	slices.Sort(names)
+	for _, name := range names {
+		p := keyPath("streams", name)
+		if err := ValidStreamName(name); err != nil {
+			v.failf(p, "%w", err)
+		}
+		v.streamOptions(p, c.Streams[name], &c.StreamDefaults)
+	}
+	v.listeners(c.listeners())
+	return v.errs
+}
+
+func (v *validator) top(c *Config) {
+	if !validName(c.Name) {
+		v.failf("name", "%w", nameError("node name", c.Name))
+	}
+	v.oneOf("log_level", c.LogLevel, logLevels)
+	v.stream("default_stream", c.DefaultStream)
+	v.duration("shutdown_timeout", c.ShutdownTimeout, maxShutdownTimeout)
+}
+
+func (v *validator) http(h *HTTP) {
+	if h.Listen != "" {
+		v.addr("http.listen", h.Listen)
+	}
+	v.duration("http.read_header_timeout", h.ReadHeaderTimeout, maxReadHeaderTimeout)
+	v.size("http.max_header_bytes", h.MaxHeaderBytes, minHeaderBytes, maxHeaderBytes)
+}
+
+func (v *validator) ingest(path string, in *Ingest) {
+	v.addr(path+".listen", in.Listen)
+	v.stream(path+".stream", in.Stream)
+	if len(in.Protocols) == 0 {
+		v.failf(path+".protocols", "list at least one of tcp, udp")
+	}
+	seen := make(map[string]bool, 2)
+	for i, p := range in.Protocols {
+		ip := indexPath(path+".protocols", i)
+		switch {
+		case p != ProtoTCP && p != ProtoUDP:
+			v.failf(ip, "%q is not one of tcp, udp", p)
+		case seen[p]:
+			v.failf(ip, "%q is listed twice", p)
+		}
+		seen[p] = true
+	}
+}
+
+func (v *validator) play(path string, p *Play) {
+	v.addr(path+".listen", p.Listen)
+	v.stream(path+".stream", p.Stream)
+	switch p.Protocol {
+	case ProtoWS, ProtoTCP:
+	case "":
+		v.failf(path+".protocol", "required: ws (WebSocket on any path) or tcp (raw TS to each connection)")
+	default:
+		v.failf(path+".protocol", "%q is not one of ws, tcp", p.Protocol)
+	}
+}
+
+// streamOptions checks the options at path. With base, they override it:
+// a zero field inherits base, and a field equal to base's is left to the
+// check of base.
+func (v *validator) streamOptions(path string, o StreamOptions, base *StreamOptions) {
+	var b StreamOptions
+	if base != nil {
+		b = *base
+	}
+	check := func(zero, same bool) bool { return base == nil || !zero && !same }
+	if check(o.Format == "", o.Format == b.Format) {
+		v.oneOf(path+".format", o.Format, formats)
+	}
+	if check(o.RingBytes == 0, o.RingBytes == b.RingBytes) {
+		v.size(path+".ring_bytes", o.RingBytes, minRingBytes, maxRingBytes)
+	}
+	if check(o.WriteTimeout == 0, o.WriteTimeout == b.WriteTimeout) {
+		v.duration(path+".write_timeout", o.WriteTimeout, maxWriteTimeout)
+	}
+	if check(o.MaxSkips == 0, o.MaxSkips == b.MaxSkips) && o.MaxSkips < 1 {
+		v.failf(path+".max_skips", "must be at least 1, got %d", o.MaxSkips)
+	}
+	if check(o.SkipWindow == 0, o.SkipWindow == b.SkipWindow) {
+		v.duration(path+".skip_window", o.SkipWindow, maxSkipWindow)
+	}
+}
+
+func (v *validator) oneOf(path, s string, allowed []string) {
+	if !slices.Contains(allowed, s) {
+		v.failf(path, "%q is not one of %s", s, strings.Join(allowed, ", "))
+	}
+}
+
+func (v *validator) stream(path, name string) {
+	if err := ValidStreamName(name); err != nil {
+		v.failf(path, "%w", err)
+	}
+}
+
+func (v *validator) duration(path string, d, most Duration) {
+	switch {
+	case d <= 0:
+		v.failf(path, "must be positive, got %s", d)
+	case d > most:
+		v.failf(path, "%s is too long: at most %s", d, most)
+	}
+}
+
+func (v *validator) size(path string, s, least, most Size) {
+	switch {
+	case s <= 0:
+		v.failf(path, "must be positive, got %s", s)
+	case s < least || s > most:
+		v.failf(path, "%s is out of range: use %s to %s", s, least, most)
+	}
+}

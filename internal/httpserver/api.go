@@ -1,0 +1,117 @@
+package httpserver
+
+import (
+	"encoding/json"
+	"fmt"
+	"html/template"
+	"net/http"
+	"time"
+
+	"github.com/tsstream/tsstream/internal/stream"
+)
+
+// streamJSON is a stream in the API. Field names are part of the API:
+// add, never rename.
+type streamJSON struct {
+	Name       string           `json:"name"`
+	Format     string           `json:"format"`
+	Live       bool             `json:"live"`
+	Publisher  *publisherJSON   `json:"publisher"`
+	Publishes  int64            `json:"publishes"`
+	BytesIn    int64            `json:"bytes_in"`
+	DroppedIn  int64            `json:"dropped_in"`
+	BytesOut   int64            `json:"bytes_out"`
+	Viewers    map[string]int   `json:"viewers"`
+	Skips      int64            `json:"skips"`
+	SkipBytes  int64            `json:"skip_bytes"`
+	Cuts       map[string]int64 `json:"disconnects"`
+	RingBytes  int64            `json:"ring_bytes"`
+	RingLimit  int64            `json:"ring_limit"`
+	AgeSeconds float64          `json:"age_seconds"`
+}
+
+type publisherJSON struct {
+	Protocol      string  `json:"protocol"`
+	Remote        string  `json:"remote"`
+	UptimeSeconds float64 `json:"uptime_seconds"`
+	BytesIn       int64   `json:"bytes_in"`
+}
+
+func toJSON(st stream.Stats, now time.Time) streamJSON {
+	j := streamJSON{
+		Name: st.Name, Format: st.Format, Live: st.Publisher != nil, Publishes: st.Publishes,
+		BytesIn: st.BytesIn, DroppedIn: st.DroppedIn, BytesOut: st.BytesOut, Viewers: st.Readers,
+		Skips: st.Skips, SkipBytes: st.SkipBytes, Cuts: st.Cuts, RingBytes: st.RingBytes,
+		RingLimit: st.RingLimit, AgeSeconds: now.Sub(st.Created).Seconds(),
+	}
+	if p := st.Publisher; p != nil {
+		j.Publisher = &publisherJSON{Protocol: p.Protocol, Remote: p.Remote,
+			UptimeSeconds: now.Sub(p.Since).Seconds(), BytesIn: p.BytesIn}
+	}
+	return j
+}
+
+func (s *Server) apiStreams(w http.ResponseWriter, r *http.Request) {
+	now := time.Now()
+	list := []streamJSON{}
+	for _, st := range s.Hub.Streams() {
+		list = append(list, toJSON(st.Stats(), now))
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"streams": list})
+}
+
+func (s *Server) apiStream(w http.ResponseWriter, r *http.Request) {
+	name := r.PathValue("stream")
+	st := s.Hub.Get(name)
+	if st == nil {
+		writeJSON(w, http.StatusNotFound, map[string]string{"error": fmt.Sprintf("no stream %q: nobody publishes or plays it", name)})
+		return
+	}
+	writeJSON(w, http.StatusOK, toJSON(st.Stats(), time.Now()))
+}
+
+func (s *Server) apiNode(w http.ResponseWriter, r *http.Request) {
+	n := s.Node
+	writeJSON(w, http.StatusOK, map[string]any{
+		"name":           n.Name,
+		"version":        n.Version,
+		"uptime_seconds": time.Since(n.Started).Seconds(),
+		"listeners":      n.Listeners,
+		"streams":        len(s.Hub.Streams()),
+	})
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	enc.Encode(v)
+}
+
+// indexPage lists the streams with their play URLs until the dashboard
+// replaces it.
+var indexPage = template.Must(template.New("index").Parse(`<!doctype html>
+<meta charset="utf-8"><meta name="viewport" content="width=device-width">
+<title>tsstream {{.Node}}</title>
+<style>body{font:15px system-ui,sans-serif;margin:1.5em}td,th{padding:.2em .8em;text-align:left}</style>
+<h1>tsstream · {{.Node}}</h1>
+<table><tr><th>stream<th>state<th>format<th>viewers<th>bytes in<th>play
+{{range .Streams}}<tr><td>{{.Name}}<td>{{if .Live}}live{{else}}waiting{{end}}<td>{{.Format}}
+<td>{{range $p, $n := .Viewers}}{{$p}} {{$n}} {{end}}<td>{{.BytesIn}}
+<td><a href="/live/{{.Name}}.ts">/live/{{.Name}}.ts</a> · <code>ws://HOST/ws/{{.Name}}</code>
+{{else}}<tr><td colspan=6>No streams yet. Publish one:
+<code>ffmpeg -re -f lavfi -i testsrc=size=640x480:rate=25 -f mpegts -codec:v mpeg1video -b:v 1000k -bf 0 tcp://127.0.0.1:50001</code>
+{{end}}</table>
+`))
+
+func (s *Server) index(w http.ResponseWriter, r *http.Request) {
+	now := time.Now()
+	var list []streamJSON
+	for _, st := range s.Hub.Streams() {
+		list = append(list, toJSON(st.Stats(), now))
+	}
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	indexPage.Execute(w, map[string]any{"Node": s.Node.Name, "Streams": list})
+}

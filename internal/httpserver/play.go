@@ -1,0 +1,103 @@
+package httpserver
+
+import (
+	"bufio"
+	"context"
+	"io"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+
+	"github.com/tsstream/tsstream/internal/mpegts"
+	"github.com/tsstream/tsstream/internal/playout"
+	"github.com/tsstream/tsstream/internal/stream"
+	"github.com/tsstream/tsstream/internal/websocket"
+)
+
+// live serves /live/NAME.ts: HTTP-TS, or WebSocket play when the request
+// asks for an upgrade.
+func (s *Server) live(w http.ResponseWriter, r *http.Request) {
+	name, ok := strings.CutSuffix(r.PathValue("file"), ".ts")
+	if !ok {
+		http.Error(w, "play URLs end in .ts: /live/NAME.ts", http.StatusNotFound)
+		return
+	}
+	if websocket.IsUpgrade(r) {
+		s.serveWebSocket(w, r, name)
+		return
+	}
+	rd, err := s.Hub.NewReader(name, stream.ReaderInfo{Protocol: "http", Remote: r.RemoteAddr})
+	if err != nil {
+		httpError(w, err)
+		return
+	}
+	contentType := "video/mp2t"
+	if rd.Stream().Options().Format == mpegts.FormatRaw {
+		contentType = "application/octet-stream"
+	}
+	chunked := r.ProtoAtLeast(1, 1)
+	if r.Method == http.MethodHead {
+		rd.Close("head request")
+		w.Header().Set("Content-Type", contentType)
+		return
+	}
+	conn, brw, err := http.NewResponseController(w).Hijack()
+	if err != nil {
+		rd.Close("hijack failed")
+		http.Error(w, "cannot stream on this connection: "+err.Error(), http.StatusInternalServerError)
+		return
+	}
+	// The response is written by hand so that each batch goes out in one
+	// writev: chunk-size line, the ring's chunks, CRLF.
+	head := "HTTP/1.1 200 OK\r\nContent-Type: " + contentType +
+		"\r\nCache-Control: no-cache, no-store\r\nAccess-Control-Allow-Origin: *\r\nConnection: close\r\n"
+	var f playout.Framing
+	if chunked {
+		head += "Transfer-Encoding: chunked\r\n"
+		f = playout.Framing{
+			Header: func(dst []byte, n int) []byte {
+				return append(strconv.AppendInt(dst, int64(n), 16), '\r', '\n')
+			},
+			Trailer: []byte("\r\n"),
+			End: func(dst []byte, _ string) []byte {
+				return append(dst, "0\r\n\r\n"...)
+			},
+		}
+	} else {
+		head = strings.Replace(head, "HTTP/1.1", "HTTP/1.0", 1)
+	}
+	if _, err := io.WriteString(conn, head+"\r\n"); err != nil {
+		rd.Close(playout.ReasonClientGone)
+		conn.Close()
+		return
+	}
+	s.play(conn, brw.Reader, rd, f, discardUntilClosed)
+}
+
+// discardUntilClosed reads what an HTTP-TS viewer sends (nothing, usually)
+// until it hangs up.
+func discardUntilClosed(br *bufio.Reader, _ *playout.Viewer) error {
+	io.Copy(io.Discard, br)
+	return playout.ErrClientClosed
+}
+
+// play runs viewer rd on a hijacked connection. readLoop reads what the
+// client sends until it ends and returns the cause for the viewer's end.
+func (s *Server) play(conn net.Conn, br *bufio.Reader, rd *stream.Reader, f playout.Framing,
+	readLoop func(*bufio.Reader, *playout.Viewer) error) {
+	s.viewers.Add(1)
+	defer s.viewers.Done()
+	defer conn.Close()
+	v := playout.New(conn, rd, f, s.log())
+	ctx, cancel := context.WithCancelCause(context.Background())
+	defer cancel(nil)
+	readDone := make(chan struct{})
+	go func() {
+		defer close(readDone)
+		cancel(readLoop(br, v))
+	}()
+	v.Run(ctx)
+	conn.Close()
+	<-readDone
+}

@@ -1,0 +1,96 @@
+// Package httpserver is tsstream's HTTP side: publishing with POST or PUT,
+// playing as HTTP-TS or WebSocket, the JSON API and the health check.
+package httpserver
+
+import (
+	"errors"
+	"log/slog"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/tsstream/tsstream/internal/stream"
+)
+
+// Node describes the running node for the API.
+type Node struct {
+	Name      string
+	Version   string
+	Started   time.Time
+	Listeners []Listener
+}
+
+// Listener is one of the node's listening sockets, for the API.
+type Listener struct {
+	Role     string `json:"role"`     // ingest, play, http
+	Protocol string `json:"protocol"` // tcp, udp, ws, http
+	Address  string `json:"address"`
+	Stream   string `json:"stream,omitempty"`
+}
+
+// Server holds the HTTP handlers. Viewers hijack their connections, so
+// http.Server.Shutdown does not wait for them: call Wait after closing the
+// hub.
+type Server struct {
+	Hub  *stream.Hub
+	Node Node
+	Log  *slog.Logger // nil discards
+
+	viewers sync.WaitGroup // hijacked viewer connections
+}
+
+// Handler returns the routes of DESIGN.md's URL table.
+func (s *Server) Handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /{$}", s.index)
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		w.Write([]byte("ok\n"))
+	})
+	mux.HandleFunc("POST /publish/{stream}", s.publish)
+	mux.HandleFunc("PUT /publish/{stream}", s.publish)
+	mux.HandleFunc("GET /live/{file}", s.live)
+	mux.HandleFunc("GET /ws/{stream}", func(w http.ResponseWriter, r *http.Request) {
+		s.serveWebSocket(w, r, r.PathValue("stream"))
+	})
+	mux.HandleFunc("GET /api/v1/streams", s.apiStreams)
+	mux.HandleFunc("GET /api/v1/streams/{stream}", s.apiStream)
+	mux.HandleFunc("GET /api/v1/node", s.apiNode)
+	return mux
+}
+
+// WebSocketOnly returns a handler that plays stream name over WebSocket on
+// every path, as the original server's client port did.
+func (s *Server) WebSocketOnly(name string) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		s.serveWebSocket(w, r, name)
+	})
+}
+
+// Wait blocks until every hijacked viewer connection has ended.
+func (s *Server) Wait() { s.viewers.Wait() }
+
+func (s *Server) log() *slog.Logger {
+	if s.Log == nil {
+		return slog.New(slog.DiscardHandler)
+	}
+	return s.Log
+}
+
+// statusOf maps the hub's errors to HTTP statuses.
+func statusOf(err error) int {
+	switch {
+	case errors.Is(err, stream.ErrBadName):
+		return http.StatusBadRequest
+	case errors.Is(err, stream.ErrPublisherActive):
+		return http.StatusConflict
+	case errors.Is(err, stream.ErrHubClosed), errors.Is(err, stream.ErrClosed):
+		return http.StatusServiceUnavailable
+	default:
+		return http.StatusInternalServerError
+	}
+}
+
+// httpError writes err as a plain-text error response.
+func httpError(w http.ResponseWriter, err error) {
+	http.Error(w, err.Error(), statusOf(err))
+}

@@ -1,0 +1,72 @@
+package httpserver
+
+import (
+	"bufio"
+	"errors"
+	"net/http"
+
+	"github.com/tsstream/tsstream/internal/playout"
+	"github.com/tsstream/tsstream/internal/stream"
+	"github.com/tsstream/tsstream/internal/websocket"
+)
+
+// wsFraming sends each batch as one binary message of whole TS packets (or
+// raw bytes), what JSMpeg and mpegts.js read.
+var wsFraming = playout.Framing{
+	Header: func(dst []byte, n int) []byte {
+		return websocket.AppendHeader(dst, websocket.OpBinary, true, n)
+	},
+	End: func(dst []byte, reason string) []byte {
+		code := websocket.CloseGoingAway
+		if reason == playout.ReasonTooSlow {
+			code = websocket.ClosePolicy
+		}
+		return websocket.AppendClose(dst, code, reason)
+	},
+}
+
+// serveWebSocket plays stream name to a WebSocket viewer. The reader is
+// made before the handshake, so that a bad name gets an HTTP error.
+func (s *Server) serveWebSocket(w http.ResponseWriter, r *http.Request, name string) {
+	rd, err := s.Hub.NewReader(name, stream.ReaderInfo{Protocol: "ws", Remote: r.RemoteAddr})
+	if err != nil {
+		httpError(w, err)
+		return
+	}
+	conn, br, err := websocket.Upgrade(w, r, nil)
+	if err != nil {
+		rd.Close("handshake failed")
+		s.log().Debug("websocket handshake failed", "remote", r.RemoteAddr, "err", err)
+		return
+	}
+	s.play(conn, br, rd, wsFraming, readWebSocket)
+}
+
+// readWebSocket answers the frames a viewer sends: pings get pongs, a close
+// gets a close; data is read and dropped, and anything that breaks the
+// protocol or the size limit closes the connection with the matching code.
+func readWebSocket(br *bufio.Reader, v *playout.Viewer) error {
+	wr := websocket.NewReader(br)
+	for {
+		f, err := wr.Next()
+		var ce *websocket.CloseError
+		switch {
+		case errors.As(err, &ce):
+			v.WriteControl(websocket.AppendClose(nil, ce.Code, ce.Reason))
+			return playout.ErrProtocol
+		case err != nil:
+			return playout.ErrClientClosed
+		}
+		switch f.Op {
+		case websocket.OpPing:
+			v.WriteControl(websocket.AppendPong(nil, f.Payload))
+		case websocket.OpClose:
+			code, _ := websocket.ParseClose(f.Payload)
+			if code == websocket.CloseNoStatus {
+				code = websocket.CloseNormal
+			}
+			v.WriteControl(websocket.AppendClose(nil, code, ""))
+			return playout.ErrClientClosed
+		}
+	}
+}

@@ -1,0 +1,258 @@
+// Package node wires tsstream together: it builds the hub and every listener
+// a configuration declares, and shuts them down in order.
+package node
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/tsstream/tsstream/internal/config"
+	"github.com/tsstream/tsstream/internal/httpserver"
+	"github.com/tsstream/tsstream/internal/mpegts"
+	"github.com/tsstream/tsstream/internal/stream"
+	"github.com/tsstream/tsstream/internal/tcp"
+	"github.com/tsstream/tsstream/internal/udp"
+)
+
+// Node is one running tsstream.
+type Node struct {
+	// Static after construction.
+	cfg     *config.Config
+	log     *slog.Logger
+	version string
+	hub     *stream.Hub
+	web     *httpserver.Server
+
+	// Set by Start.
+	listeners []httpserver.Listener
+	https     []*http.Server
+	closers   []func() error // tcp and udp servers
+	wg        sync.WaitGroup // Serve goroutines
+}
+
+// New returns a node for cfg; nothing listens until Start.
+func New(cfg *config.Config, log *slog.Logger, version string) *Node {
+	n := &Node{cfg: cfg, log: log, version: version}
+	n.hub = stream.NewHub(stream.Config{
+		Options:   n.streamOptions,
+		Static:    staticStreams(cfg),
+		ValidName: config.ValidStreamName,
+		Log:       log,
+	})
+	n.web = &httpserver.Server{Hub: n.hub, Log: log}
+	return n
+}
+
+// Hub returns the node's streams.
+func (n *Node) Hub() *stream.Hub { return n.hub }
+
+// streamOptions turns a stream's configuration into stream options.
+func (n *Node) streamOptions(name string) stream.Options {
+	o := n.cfg.Stream(name)
+	format, _ := mpegts.ParseFormat(o.Format) // validated with the config
+	return stream.Options{
+		Format:       format,
+		Takeover:     o.Takeover,
+		RingBytes:    int64(o.RingBytes),
+		MaxSkips:     o.MaxSkips,
+		SkipWindow:   time.Duration(o.SkipWindow),
+		WriteTimeout: time.Duration(o.WriteTimeout),
+	}
+}
+
+// staticStreams are the streams the configuration names: they exist from
+// the start, so that the API lists them while they wait for a publisher.
+func staticStreams(cfg *config.Config) []string {
+	names := []string{cfg.DefaultStream}
+	for _, in := range cfg.Ingest {
+		names = append(names, in.Stream)
+	}
+	for _, p := range cfg.Play {
+		names = append(names, p.Stream)
+	}
+	for name := range cfg.Streams {
+		names = append(names, name)
+	}
+	slices.Sort(names)
+	return slices.Compact(names)
+}
+
+// Start opens every listener and serves them in the background. On error
+// it closes what it had opened.
+func (n *Node) Start() error {
+	err := n.listen()
+	if err != nil {
+		n.Shutdown(context.Background())
+		return err
+	}
+	n.web.Node = httpserver.Node{Name: n.cfg.Name, Version: n.version, Started: time.Now(), Listeners: n.listeners}
+	for _, l := range n.listeners {
+		n.log.Info("listening", "role", l.Role, "protocol", l.Protocol, "address", l.Address, "stream", l.Stream)
+	}
+	return nil
+}
+
+func (n *Node) listen() error {
+	cfg := n.cfg
+	if cfg.HTTP.Listen != "" {
+		srv := n.newHTTPServer(n.web.Handler())
+		if err := n.serveHTTP(srv, cfg.HTTP.Listen, httpserver.Listener{Role: "http", Protocol: "http"}); err != nil {
+			return err
+		}
+	}
+	for _, in := range cfg.Ingest {
+		for _, proto := range in.Protocols {
+			if err := n.serveIngest(proto, in.Listen, in.Stream); err != nil {
+				return err
+			}
+		}
+	}
+	for _, p := range cfg.Play {
+		if err := n.servePlay(p.Protocol, p.Listen, p.Stream); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (n *Node) newHTTPServer(h http.Handler) *http.Server {
+	return &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: time.Duration(n.cfg.HTTP.ReadHeaderTimeout),
+		MaxHeaderBytes:    int(n.cfg.HTTP.MaxHeaderBytes),
+		IdleTimeout:       2 * time.Minute,
+		ErrorLog:          slog.NewLogLogger(n.log.Handler(), slog.LevelDebug),
+	}
+}
+
+func (n *Node) serveHTTP(srv *http.Server, addr string, info httpserver.Listener) error {
+	l, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("%s listener: %w", info.Role, err)
+	}
+	info.Address = l.Addr().String()
+	n.listeners = append(n.listeners, info)
+	n.https = append(n.https, srv)
+	n.goServe(info, func() error { return srv.Serve(l) }, http.ErrServerClosed)
+	return nil
+}
+
+func (n *Node) serveIngest(proto, addr, name string) error {
+	info := httpserver.Listener{Role: "ingest", Protocol: proto, Stream: name}
+	switch proto {
+	case "tcp":
+		l, err := net.Listen("tcp", addr)
+		if err != nil {
+			return fmt.Errorf("tcp ingest of stream %q: %w", name, err)
+		}
+		in := &tcp.Ingest{Hub: n.hub, Stream: name, Log: n.log}
+		info.Address = l.Addr().String()
+		n.closers = append(n.closers, in.Close)
+		n.goServe(info, func() error { return in.Serve(l) }, tcp.ErrServerClosed)
+	case "udp":
+		pc, err := net.ListenPacket("udp", addr)
+		if err != nil {
+			return fmt.Errorf("udp ingest of stream %q: %w", name, err)
+		}
+		if uc, ok := pc.(*net.UDPConn); ok {
+			uc.SetReadBuffer(4 << 20) // ride out scheduling hiccups at high bitrates
+		}
+		in := &udp.Ingest{Hub: n.hub, Stream: name, Log: n.log}
+		info.Address = pc.LocalAddr().String()
+		n.closers = append(n.closers, in.Close)
+		n.goServe(info, func() error { return in.Serve(pc) }, udp.ErrServerClosed)
+	default:
+		return fmt.Errorf("ingest protocol %q: use tcp or udp", proto)
+	}
+	n.listeners = append(n.listeners, info)
+	return nil
+}
+
+func (n *Node) servePlay(proto, addr, name string) error {
+	info := httpserver.Listener{Role: "play", Protocol: proto, Stream: name}
+	switch proto {
+	case "ws":
+		return n.serveHTTP(n.newHTTPServer(n.web.WebSocketOnly(name)), addr, info)
+	case "tcp":
+		l, err := net.Listen("tcp", addr)
+		if err != nil {
+			return fmt.Errorf("tcp play of stream %q: %w", name, err)
+		}
+		pl := &tcp.Play{Hub: n.hub, Stream: name, Log: n.log}
+		info.Address = l.Addr().String()
+		n.closers = append(n.closers, pl.Close)
+		n.goServe(info, func() error { return pl.Serve(l) }, tcp.ErrServerClosed)
+	default:
+		return fmt.Errorf("play protocol %q: use ws or tcp", proto)
+	}
+	n.listeners = append(n.listeners, info)
+	return nil
+}
+
+// goServe runs serve until it returns; an error other than closed is logged.
+func (n *Node) goServe(info httpserver.Listener, serve func() error, closed error) {
+	n.wg.Add(1)
+	go func() {
+		defer n.wg.Done()
+		if err := serve(); err != nil && !errors.Is(err, closed) {
+			n.log.Error("listener failed", "role", info.Role, "protocol", info.Protocol, "address", info.Address, "err", err)
+		}
+	}()
+}
+
+// Listeners returns the listening sockets with their bound addresses.
+func (n *Node) Listeners() []httpserver.Listener { return n.listeners }
+
+// Addr returns the bound address of the first listener with role and
+// protocol, or "".
+func (n *Node) Addr(role, protocol string) string {
+	for _, l := range n.listeners {
+		if l.Role == role && l.Protocol == protocol {
+			return l.Address
+		}
+	}
+	return ""
+}
+
+// Shutdown stops accepting, closes every stream (publishers are dropped,
+// viewers get a clean end), and waits for all of it, or for ctx.
+func (n *Node) Shutdown(ctx context.Context) error {
+	var wg sync.WaitGroup
+	httpErrs := make([]error, len(n.https))
+	for i, srv := range n.https {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			httpErrs[i] = srv.Shutdown(ctx)
+		}()
+	}
+	n.hub.Close()
+	var errs []error
+	for _, c := range n.closers {
+		errs = append(errs, c())
+	}
+	done := make(chan struct{})
+	go func() {
+		wg.Wait()
+		n.web.Wait()
+		n.wg.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+	case <-ctx.Done():
+		for _, srv := range n.https {
+			srv.Close()
+		}
+		<-done
+		errs = append(errs, fmt.Errorf("shutdown: %w", ctx.Err()))
+	}
+	return errors.Join(append(errs, httpErrs...)...)
+}

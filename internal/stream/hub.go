@@ -1,0 +1,151 @@
+package stream
+
+import (
+	"errors"
+	"log/slog"
+	"sort"
+	"sync"
+	"time"
+)
+
+// ErrHubClosed is returned once the hub is shutting down.
+var ErrHubClosed = errors.New("server is shutting down")
+
+// Config sets up a Hub. The zero value works.
+type Config struct {
+	// Options returns the settings of a stream by name; nil gives every
+	// stream the defaults.
+	Options func(name string) Options
+	// Static names streams that exist from the start and are kept while
+	// nobody uses them. Other streams come and go with their users.
+	Static []string
+	// ValidName checks a stream name; nil accepts any name.
+	ValidName func(name string) error
+	Log       *slog.Logger     // nil discards
+	Now       func() time.Time // nil is time.Now
+}
+
+// Hub holds the named streams. Streams are created when a publisher or
+// reader first asks for them.
+type Hub struct {
+	// Static after construction.
+	cfg Config
+	log *slog.Logger
+	now func() time.Time
+
+	mu      sync.Mutex // guards the fields below; taken before any Stream.mu
+	streams map[string]*Stream
+	closed  bool
+}
+
+// NewHub returns a hub with cfg's static streams created.
+func NewHub(cfg Config) *Hub {
+	h := &Hub{cfg: cfg, log: cfg.Log, now: cfg.Now, streams: make(map[string]*Stream)}
+	if h.log == nil {
+		h.log = slog.New(slog.DiscardHandler)
+	}
+	if h.now == nil {
+		h.now = time.Now
+	}
+	for _, name := range cfg.Static {
+		h.streams[name] = newStream(h, name, h.options(name), true)
+	}
+	return h
+}
+
+func (h *Hub) options(name string) Options {
+	if h.cfg.Options == nil {
+		return Options{}
+	}
+	return h.cfg.Options(name)
+}
+
+// with runs f on the stream called name, creating it if needed, under the
+// hub's lock so the stream cannot be removed meanwhile.
+func (h *Hub) with(name string, f func(*Stream) error) error {
+	if h.cfg.ValidName != nil {
+		if err := h.cfg.ValidName(name); err != nil {
+			return &NameError{Err: err}
+		}
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.closed {
+		return ErrHubClosed
+	}
+	s := h.streams[name]
+	if s == nil {
+		s = newStream(h, name, h.options(name), false)
+		h.streams[name] = s
+	}
+	return f(s)
+}
+
+// Publish makes a new publisher of the stream called name.
+func (h *Hub) Publish(name string, info PublisherInfo) (*Publisher, error) {
+	var p *Publisher
+	err := h.with(name, func(s *Stream) (err error) {
+		p, err = s.Publish(info)
+		return err
+	})
+	return p, err
+}
+
+// NewReader adds a reader to the stream called name; the stream need not
+// have a publisher yet.
+func (h *Hub) NewReader(name string, info ReaderInfo) (*Reader, error) {
+	var r *Reader
+	err := h.with(name, func(s *Stream) (err error) {
+		r, err = s.NewReader(info)
+		return err
+	})
+	return r, err
+}
+
+// Get returns the stream called name, or nil.
+func (h *Hub) Get(name string) *Stream {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.streams[name]
+}
+
+// Streams returns the streams sorted by name.
+func (h *Hub) Streams() []*Stream {
+	h.mu.Lock()
+	list := make([]*Stream, 0, len(h.streams))
+	for _, s := range h.streams {
+		list = append(list, s)
+	}
+	h.mu.Unlock()
+	sort.Slice(list, func(i, j int) bool { return list[i].name < list[j].name })
+	return list
+}
+
+// remove forgets s if it is still idle.
+func (h *Hub) remove(s *Stream) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	s.mu.Lock()
+	idle := s.idle() && !s.gone
+	if idle {
+		s.gone = true
+	}
+	s.mu.Unlock()
+	if idle && h.streams[s.name] == s {
+		delete(h.streams, s.name)
+	}
+}
+
+// Close closes every stream and refuses new publishers and readers.
+func (h *Hub) Close() {
+	h.mu.Lock()
+	h.closed = true
+	list := make([]*Stream, 0, len(h.streams))
+	for _, s := range h.streams {
+		list = append(list, s)
+	}
+	h.mu.Unlock()
+	for _, s := range list {
+		s.Close()
+	}
+}

@@ -1,0 +1,255 @@
+package stream
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/tsstream/tsstream/internal/mpegts"
+)
+
+// tsPackets returns n TS packets whose payload bytes encode their index, so
+// that any loss, duplicate or reordering shows in a byte compare.
+func tsPackets(first, n int) []byte {
+	b := make([]byte, 0, n*mpegts.PacketSize)
+	for i := first; i < first+n; i++ {
+		p := make([]byte, mpegts.PacketSize)
+		p[0], p[1], p[2], p[3] = mpegts.SyncByte, 0x01, 0x00, 0x10|byte(i&0xf)
+		for j := 4; j < len(p); j++ {
+			p[j] = byte(i*7 + j)
+		}
+		b = append(b, p...)
+	}
+	return b
+}
+
+func newTestHub(t *testing.T, opts Options) *Hub {
+	t.Helper()
+	h := NewHub(Config{Options: func(string) Options { return opts }})
+	t.Cleanup(h.Close)
+	return h
+}
+
+// readN reads from r until it has n bytes or the deadline passes.
+func readN(t *testing.T, r *Reader, n int) []byte {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	var got []byte
+	for len(got) < n {
+		b, err := r.Next(ctx)
+		if err != nil {
+			t.Fatalf("after %d of %d bytes: %v", len(got), n, err)
+		}
+		for _, p := range b.Bufs {
+			got = append(got, p...)
+		}
+	}
+	return got
+}
+
+func TestReadersGetIdenticalBytes(t *testing.T) {
+	h := newTestHub(t, Options{Format: mpegts.FormatTS})
+	var readers []*Reader
+	for i := 0; i < 20; i++ {
+		r, err := h.NewReader("live", ReaderInfo{Protocol: "test"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		readers = append(readers, r)
+	}
+	p, err := h.Publish("live", PublisherInfo{Protocol: "test"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := tsPackets(0, 500)
+	// Odd write sizes: the aligner must put the packets back together.
+	for rest := want; len(rest) > 0; {
+		n := min(len(rest), 1000)
+		p.Write(rest[:n])
+		rest = rest[n:]
+	}
+	for i, r := range readers {
+		if got := readN(t, r, len(want)); !bytes.Equal(got, want) {
+			t.Fatalf("reader %d: got %d bytes, differing from the %d published", i, len(got), len(want))
+		}
+	}
+	st := h.Get("live").Stats()
+	if st.BytesIn != int64(len(want)) || st.Readers["test"] != 20 || st.Format != "ts" {
+		t.Errorf("stats: bytes in %d, readers %v, format %s", st.BytesIn, st.Readers, st.Format)
+	}
+}
+
+func TestReaderBeforePublisherAndPublisherReconnect(t *testing.T) {
+	h := newTestHub(t, Options{})
+	r, _ := h.NewReader("cam", ReaderInfo{Protocol: "test"})
+	got := make(chan []byte)
+	go func() {
+		got <- readN(t, r, 2*188*10)
+	}()
+	for i := 0; i < 2; i++ {
+		p, err := h.Publish("cam", PublisherInfo{Protocol: "test"})
+		if err != nil {
+			t.Fatalf("publisher %d: %v", i, err)
+		}
+		p.Write(tsPackets(i*10, 10))
+		p.Close("test done")
+	}
+	if b := <-got; !bytes.Equal(b, tsPackets(0, 20)) {
+		t.Fatal("reader did not get both publishers' packets in order")
+	}
+	if n := h.Get("cam").Stats().Publishes; n != 2 {
+		t.Fatalf("publishes = %d, want 2", n)
+	}
+}
+
+func TestSecondPublisherRefusedUnlessTakeover(t *testing.T) {
+	h := newTestHub(t, Options{})
+	p1, _ := h.Publish("a", PublisherInfo{Protocol: "tcp", Remote: "1.2.3.4:5"})
+	_, err := h.Publish("a", PublisherInfo{Protocol: "tcp"})
+	if !errors.Is(err, ErrPublisherActive) {
+		t.Fatalf("second publisher: err = %v, want ErrPublisherActive", err)
+	}
+	if msg := err.Error(); !bytes.Contains([]byte(msg), []byte("1.2.3.4:5")) || !bytes.Contains([]byte(msg), []byte("takeover")) {
+		t.Errorf("refusal does not say who publishes and how to change it: %q", msg)
+	}
+	if _, err := p1.Write(tsPackets(0, 1)); err != nil {
+		t.Fatalf("first publisher disturbed: %v", err)
+	}
+
+	ht := newTestHub(t, Options{Takeover: true})
+	old, _ := ht.Publish("a", PublisherInfo{Protocol: "tcp"})
+	if _, err := ht.Publish("a", PublisherInfo{Protocol: "http"}); err != nil {
+		t.Fatalf("takeover refused: %v", err)
+	}
+	select {
+	case <-old.Done():
+	case <-time.After(time.Second):
+		t.Fatal("old publisher not told to stop")
+	}
+	if _, err := old.Write([]byte{1}); !errors.Is(err, ErrTakenOver) {
+		t.Fatalf("old publisher write: %v, want ErrTakenOver", err)
+	}
+}
+
+func TestSlowReaderSkipsThenIsCut(t *testing.T) {
+	h := newTestHub(t, Options{Format: mpegts.FormatRaw, RingBytes: 256 << 10, MaxSkips: 2})
+	slow, _ := h.NewReader("s", ReaderInfo{Protocol: "test"})
+	fast, _ := h.NewReader("s", ReaderInfo{Protocol: "test"})
+	p, _ := h.Publish("s", PublisherInfo{Protocol: "test"})
+	chunk := bytes.Repeat([]byte{7}, 32<<10)
+	ctx := context.Background()
+	for round := 1; round <= 3; round++ {
+		for i := 0; i < 16; i++ { // 512 KiB: twice the ring
+			p.Write(chunk)
+			if _, err := fast.Next(ctx); err != nil {
+				t.Fatal(err)
+			}
+		}
+		// Fallen out of the ring, the slow reader jumps to the live edge
+		// (no key chunks in a raw stream) and waits there.
+		wctx, cancel := context.WithTimeout(ctx, 20*time.Millisecond)
+		_, err := slow.Next(wctx)
+		cancel()
+		if round <= 2 && !errors.Is(err, context.DeadlineExceeded) {
+			t.Fatalf("round %d: want a skip to the live edge, got %v", round, err)
+		}
+		if round == 3 && !errors.Is(err, ErrTooSlow) {
+			t.Fatalf("round 3: err = %v, want ErrTooSlow", err)
+		}
+	}
+	st := h.Get("s").Stats()
+	if st.Skips != 3 || st.SkipBytes <= 0 {
+		t.Fatalf("skips = %d (%d bytes), want 3", st.Skips, st.SkipBytes)
+	}
+	if st.RingBytes > 256<<10 {
+		t.Fatalf("ring holds %d bytes, bound 256 KiB", st.RingBytes)
+	}
+}
+
+func TestRawFormatDetectedAndPassedThrough(t *testing.T) {
+	h := newTestHub(t, Options{})
+	r, _ := h.NewReader("raw", ReaderInfo{Protocol: "test"})
+	p, _ := h.Publish("raw", PublisherInfo{Protocol: "test"})
+	msg := bytes.Repeat([]byte("telemetry line, not TS at all\n"), 1000) // > DetectWindow
+	p.Write(msg)
+	if got := readN(t, r, len(msg)); !bytes.Equal(got, msg) {
+		t.Fatal("raw bytes changed on the way")
+	}
+	if f := h.Get("raw").Stats().Format; f != "raw" {
+		t.Fatalf("format %q, want raw", f)
+	}
+}
+
+func TestShortRawStreamDeliveredOnClose(t *testing.T) {
+	h := newTestHub(t, Options{})
+	r, _ := h.NewReader("x", ReaderInfo{Protocol: "test"})
+	p, _ := h.Publish("x", PublisherInfo{Protocol: "test"})
+	p.Write([]byte("hello"))
+	p.Close("done")
+	if got := readN(t, r, 5); string(got) != "hello" {
+		t.Fatalf("got %q", got)
+	}
+}
+
+func TestIdleDynamicStreamRemovedStaticKept(t *testing.T) {
+	h := NewHub(Config{Static: []string{"keep"}})
+	defer h.Close()
+	r, _ := h.NewReader("tmp", ReaderInfo{})
+	r2, _ := h.NewReader("keep", ReaderInfo{})
+	if h.Get("tmp") == nil {
+		t.Fatal("stream not created for its reader")
+	}
+	r.Close("done")
+	r2.Close("done")
+	if h.Get("tmp") != nil {
+		t.Fatal("idle dynamic stream kept")
+	}
+	if h.Get("keep") == nil {
+		t.Fatal("static stream removed")
+	}
+}
+
+func TestCloseWakesReaders(t *testing.T) {
+	h := NewHub(Config{})
+	var wg sync.WaitGroup
+	errs := make(chan error, 10)
+	for i := 0; i < 10; i++ {
+		r, _ := h.NewReader(fmt.Sprint("s", i%3), ReaderInfo{})
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, err := r.Next(context.Background())
+			errs <- err
+		}()
+	}
+	time.Sleep(10 * time.Millisecond)
+	h.Close()
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if !errors.Is(err, ErrClosed) {
+			t.Fatalf("reader got %v, want ErrClosed", err)
+		}
+	}
+	if _, err := h.NewReader("s0", ReaderInfo{}); !errors.Is(err, ErrHubClosed) {
+		t.Fatalf("new reader after close: %v", err)
+	}
+}
+
+func TestNameCheck(t *testing.T) {
+	h := NewHub(Config{ValidName: func(n string) error {
+		if n == "bad" {
+			return errors.New("stream name \"bad\": rule")
+		}
+		return nil
+	}})
+	defer h.Close()
+	if _, err := h.NewReader("bad", ReaderInfo{}); !errors.Is(err, ErrBadName) {
+		t.Fatalf("err = %v, want ErrBadName", err)
+	}
+}
