@@ -88,7 +88,9 @@ type StreamOptions struct {
 	// raw (default auto).
 	Format string `yaml:"format"`
 	// Takeover lets a new publisher replace the live one instead of being
-	// refused.
+	// refused. Being a bool, a false in streams inherits like any zero
+	// field, so Parse refuses "takeover: false" under a true
+	// stream_defaults.takeover rather than ignore it.
 	Takeover bool `yaml:"takeover"`
 	// RingBytes is how many bytes are kept for readers (default 8MiB,
 	// 64KiB to 1GiB).

@@ -43,6 +43,11 @@ func newDecoder(file string) *decoder {
 // parseDocument parses data into its one YAML document; nil means an empty
 // file.
 func parseDocument(data []byte, file string) (*yaml.Node, error) {
+	// yaml.v3 reads UTF-16 too, but then its lines are not the lines of
+	// data that the errors point at.
+	if bytes.HasPrefix(data, []byte{0xff, 0xfe}) || bytes.HasPrefix(data, []byte{0xfe, 0xff}) {
+		return nil, &Error{File: file, Err: errors.New("the file is UTF-16: save it as UTF-8")}
+	}
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	var doc yaml.Node
 	if err := dec.Decode(&doc); err != nil {
@@ -115,7 +120,7 @@ func (d *decoder) resolve(n *yaml.Node, path string, line int) *yaml.Node {
 		return nil
 	}
 	if d.budget--; d.budget == 0 {
-		d.failf(line, path, "the file expands to more than %d values through aliases", maxValues)
+		d.failf(line, path, "more than %d values, counting every use of an alias: simplify the file", maxValues)
 		return nil
 	}
 	for n.Kind == yaml.AliasNode && n.Alias != nil {

@@ -111,6 +111,9 @@ var parseErrorTests = []struct {
 		`tsstream.yaml:3: ingest[0].protocols[2]: "tcp" is listed twice`,
 		"tsstream.yaml:5: ingest[1].protocols: list at least one of tcp, udp",
 	}},
+	{"bad default stream, reported once", "default_stream: a b\n", []string{
+		`tsstream.yaml:1: default_stream: stream name "a b": ` + nameRule,
+	}},
 	{"node name", "name: my node\n", []string{
 		`tsstream.yaml:1: name: node name "my node": ` + nameRule,
 	}},
@@ -119,6 +122,9 @@ var parseErrorTests = []struct {
 	}},
 	{"merge of itself", "stream_defaults: &d\n  <<: *d\n", []string{
 		"tsstream.yaml:2: stream_defaults: merge keys (<<) nested more than 16 deep",
+	}},
+	{"utf-16", "\xff\xfel\x00o\x00", []string{
+		"tsstream.yaml: the file is UTF-16: save it as UTF-8",
 	}},
 	{"unknown anchor", "http: *nope\n", []string{
 		"tsstream.yaml:1: invalid YAML: unknown anchor 'nope' referenced",
@@ -185,7 +191,7 @@ func TestParseAliasBomb(t *testing.T) {
 	_, err := Parse([]byte(b.String()), "t.yaml")
 	got := errorStrings(err)
 	want := "t.yaml:"
-	if len(got) != 1 || !strings.HasPrefix(got[0], want) || !strings.HasSuffix(got[0], "the file expands to more than 100000 values through aliases") {
+	if len(got) != 1 || !strings.HasPrefix(got[0], want) || !strings.HasSuffix(got[0], "more than 100000 values, counting every use of an alias: simplify the file") {
 		t.Errorf("%d errors, first: %.300v", len(got), got)
 	}
 }

@@ -41,10 +41,10 @@ func (c *Config) check() []*Error {
 	v.top(c)
 	v.http(&c.HTTP)
 	for i := range c.Ingest {
-		v.ingest(indexPath("ingest", i), &c.Ingest[i])
+		v.ingest(indexPath("ingest", i), &c.Ingest[i], c.DefaultStream)
 	}
 	for i := range c.Play {
-		v.play(indexPath("play", i), &c.Play[i])
+		v.play(indexPath("play", i), &c.Play[i], c.DefaultStream)
 	}
 	v.streamOptions("stream_defaults", c.StreamDefaults, nil)
 	names := make([]string, 0, len(c.Streams))
@@ -80,9 +80,13 @@ func (v *validator) http(h *HTTP) {
 	v.size("http.max_header_bytes", h.MaxHeaderBytes, minHeaderBytes, maxHeaderBytes)
 }
 
-func (v *validator) ingest(path string, in *Ingest) {
+// ingest checks an ingest listener; a stream equal to def is checked as
+// default_stream.
+func (v *validator) ingest(path string, in *Ingest, def string) {
 	v.addr(path+".listen", in.Listen)
-	v.stream(path+".stream", in.Stream)
+	if in.Stream != def {
+		v.stream(path+".stream", in.Stream)
+	}
 	if len(in.Protocols) == 0 {
 		v.failf(path+".protocols", "list at least one of tcp, udp")
 	}
@@ -99,9 +103,13 @@ func (v *validator) ingest(path string, in *Ingest) {
 	}
 }
 
-func (v *validator) play(path string, p *Play) {
+// play checks a play listener; a stream equal to def is checked as
+// default_stream.
+func (v *validator) play(path string, p *Play, def string) {
 	v.addr(path+".listen", p.Listen)
-	v.stream(path+".stream", p.Stream)
+	if p.Stream != def {
+		v.stream(path+".stream", p.Stream)
+	}
 	switch p.Protocol {
 	case ProtoWS, ProtoTCP:
 	case "":

@@ -47,7 +47,7 @@ func (o Options) withDefaults() Options {
 	if o.RingBytes <= 0 {
 		o.RingBytes = 8 << 20
 	}
-	o.RingBytes = max(o.RingBytes, 2*MaxChunk)
+	o.RingBytes = max(o.RingBytes, MaxChunk)
 	if o.MaxSkips <= 0 {
 		o.MaxSkips = 3
 	}

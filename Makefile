@@ -1,0 +1,43 @@
+# tsstream — the two commands a newcomer needs are `make run` and `make test`.
+
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+LDFLAGS := -s -w -X github.com/tsstream/tsstream/internal/cli.Version=$(VERSION)
+GO      ?= go
+
+.PHONY: build run test test-go deps bench fuzz vet clean
+
+build:
+	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o bin/tsstream ./cmd/tsstream
+
+# Runs the server with its zero-config defaults (see README).
+run: build
+	./bin/tsstream
+
+# The whole test suite: installs what the tests need when missing (ffmpeg),
+# then unit, integration, hostile-input and end-to-end tests.
+test: deps test-go
+
+test-go:
+	$(GO) vet ./...
+	$(GO) test -race -timeout 25m ./...
+
+deps:
+	bash scripts/deps.sh
+
+# Benchmarks: Go micro-benchmarks of the hot paths, then the load harness
+# (real-time TS, N WebSocket viewers on loopback). Takes a few minutes.
+bench: build
+	$(GO) test -run '^$$' -bench . -benchmem ./internal/...
+	$(GO) run ./cmd/tsbench -bin bin/tsstream -viewers 100,1000
+
+# Runs each fuzz target for FUZZTIME (default 30s).
+FUZZTIME ?= 30s
+fuzz:
+	@for pkg in $$($(GO) list ./internal/...); do \
+	  for f in $$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz'); do \
+	    echo "== $$pkg $$f"; $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $$pkg || exit 1; \
+	  done; \
+	done
+
+clean:
+	rm -rf bin
