@@ -1,6 +1,7 @@
 package config
 
 import (
+	"bytes"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -63,7 +64,7 @@ func TestParseEmptyIsDefault(t *testing.T) {
 	}
 }
 
-// fullConfig is what testdata/full.yaml (and example.yaml) decode to.
+// fullConfig is what testdata/example.yaml decode to.
 func fullConfig() *Config {
 	return &Config{
 		Name:            "edge-1",
@@ -91,7 +92,7 @@ func fullConfig() *Config {
 }
 
 func TestParseFull(t *testing.T) {
-	for _, file := range []string{"testdata/full.yaml", "testdata/example.yaml"} {
+	for _, file := range []string{"testdata/example.yaml"} {
 		t.Run(file, func(t *testing.T) {
 			got, err := Load(file)
 			if err != nil {
@@ -104,18 +105,18 @@ func TestParseFull(t *testing.T) {
 	}
 }
 
-// TestFullHasEveryKey keeps testdata/full.yaml complete: every key of
+// TestFullHasEveryKey keeps testdata/example.yaml complete: every key of
 // every section must appear in it.
 func TestFullHasEveryKey(t *testing.T) {
-	data, err := os.ReadFile("testdata/full.yaml")
+	data, err := os.ReadFile("testdata/example.yaml")
 	if err != nil {
 		t.Fatal(err)
 	}
-	doc, err := parseDocument(data, "full.yaml")
+	doc, err := parseDocument(data, "example.yaml")
 	if err != nil {
 		t.Fatal(err)
 	}
-	d := newDecoder("full.yaml")
+	d := newDecoder("example.yaml")
 	d.document(doc, Default())
 	index, streamKey := regexp.MustCompile(`\[\d+\]`), regexp.MustCompile(`^streams\.[A-Za-z0-9_-]+`)
 	present := make(map[string]bool)
@@ -124,7 +125,7 @@ func TestFullHasEveryKey(t *testing.T) {
 	}
 	for _, p := range schemaPaths(reflect.TypeFor[Config](), "") {
 		if !present[p] {
-			t.Errorf("testdata/full.yaml lacks %s", p)
+			t.Errorf("testdata/example.yaml lacks %s", p)
 		}
 	}
 }
@@ -342,4 +343,20 @@ func errorStrings(err error) []string {
 		out = append(out, e.Error())
 	}
 	return out
+}
+
+// TestReadmeQuotesExample keeps the README's configuration reference equal
+// to testdata/example.yaml, which the tests above hold complete and valid.
+func TestReadmeQuotesExample(t *testing.T) {
+	example, err := os.ReadFile("testdata/example.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	readme, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Contains(readme, append([]byte("```yaml\n"), example...)) {
+		t.Fatal("README.md does not quote internal/config/testdata/example.yaml verbatim in a ```yaml block; copy it over")
+	}
 }
