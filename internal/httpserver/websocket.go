@@ -28,6 +28,12 @@ var wsFraming = playout.Framing{
 // serveWebSocket plays stream name to a WebSocket viewer. The reader is
 // made before the handshake, so that a bad name gets an HTTP error.
 func (s *Server) serveWebSocket(w http.ResponseWriter, r *http.Request, name string) {
+	if !websocket.IsUpgrade(r) {
+		w.Header().Set("Upgrade", "websocket")
+		http.Error(w, "WebSocket play: connect with a WebSocket client (ws://…), or use /live/NAME.ts for HTTP-TS",
+			http.StatusUpgradeRequired)
+		return
+	}
 	rd, err := s.Hub.NewReader(name, stream.ReaderInfo{Protocol: "ws", Remote: r.RemoteAddr})
 	if err != nil {
 		httpError(w, err)
