@@ -1,0 +1,252 @@
+// Command tsbench is tsstream's load harness: real-time TS to N WebSocket viewers, one JSON line of figures per N.
+package main
+
+import (
+	"encoding/json"
+	"flag"
+	"fmt"
+	"net/http"
+	"os"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+)
+
+// options are the command-line flags.
+type options struct {
+	bin      string
+	viewers  []int
+	rate     int64 // bits per second
+	sch      schedule
+	parallel int
+}
+
+func main() { os.Exit(run(os.Args[1:])) }
+
+func run(args []string) int {
+	o, err := parseFlags(args)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "tsbench:", err)
+		return 2
+	}
+	if lim, err := raiseNofile(); err != nil {
+		logf("cannot raise RLIMIT_NOFILE (now %d): %v", lim, err)
+	}
+	enc := json.NewEncoder(os.Stdout)
+	for _, n := range o.viewers {
+		res, err := bench(o, n)
+		if err != nil {
+			logf("%d viewers: %v", n, err)
+			return 1
+		}
+		enc.Encode(res)
+	}
+	return 0
+}
+
+func parseFlags(args []string) (options, error) {
+	o := options{}
+	fs := flag.NewFlagSet("tsbench", flag.ContinueOnError)
+	fs.StringVar(&o.bin, "bin", "bin/tsstream", "the tsstream `binary` to run")
+	viewers := fs.String("viewers", "100,1000", "comma-separated viewer `counts`, one run each")
+	rate := fs.String("rate", "2M", "publish `rate` in bits/s (k, M, G suffixes)")
+	fs.DurationVar(&o.sch.window, "duration", 20*time.Second, "measured window")
+	fs.DurationVar(&o.sch.warmup, "warmup", 2*time.Second, "publishing before the window")
+	fs.DurationVar(&o.sch.tail, "tail", time.Second, "publishing after the window, so its last bytes arrive")
+	fs.IntVar(&o.parallel, "parallel", 32, "viewers connecting at a time")
+	if err := fs.Parse(args); err != nil {
+		return o, err
+	}
+	for s := range strings.SplitSeq(*viewers, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(s))
+		if err != nil || n <= 0 {
+			return o, fmt.Errorf("-viewers %q: want positive counts such as 100,1000", *viewers)
+		}
+		o.viewers = append(o.viewers, n)
+	}
+	var err error
+	if o.rate, err = parseRate(*rate); err != nil {
+		return o, err
+	}
+	if o.sch.window <= 0 || o.sch.warmup < 0 || o.sch.tail < 0 || o.parallel <= 0 {
+		return o, fmt.Errorf("-duration and -parallel must be positive, -warmup and -tail not negative")
+	}
+	return o, nil
+}
+
+// parseRate parses "2M", "500k", "2000000" as bits per second.
+func parseRate(s string) (int64, error) {
+	mult := 1.0
+	num := s
+	switch {
+	case strings.HasSuffix(s, "k"), strings.HasSuffix(s, "K"):
+		mult, num = 1e3, s[:len(s)-1]
+	case strings.HasSuffix(s, "M"):
+		mult, num = 1e6, s[:len(s)-1]
+	case strings.HasSuffix(s, "G"):
+		mult, num = 1e9, s[:len(s)-1]
+	}
+	f, err := strconv.ParseFloat(num, 64)
+	if err != nil || f*mult < 8*groupBytes {
+		return 0, fmt.Errorf("-rate %q: want bits per second such as 2M or 500k, at least %d", s, 8*groupBytes)
+	}
+	return int64(f * mult), nil
+}
+
+func logf(format string, args ...any) {
+	fmt.Fprintf(os.Stderr, "tsbench: "+format+"\n", args...)
+}
+
+// bench does one run with n viewers on a fresh relay.
+func bench(o options, n int) (result, error) {
+	r, err := startRelay(o.bin)
+	if err != nil {
+		return result{}, err
+	}
+	defer r.kill()
+	logf("%d viewers: relay pid %d, http %s, ingest %s, max open files %s",
+		n, r.pid, r.httpAddr, r.ingestAddr, nofileOf(r.pid))
+	start := time.Now()
+	m := measurements{viewers: n, rate: o.rate}
+
+	time.Sleep(300 * time.Millisecond) // let the relay settle before the baseline
+	mem0, err := readMemory(r.pid)
+	if err != nil {
+		return result{}, err
+	}
+	var wg sync.WaitGroup
+	vs, failed := connectViewers(r.httpAddr, n, o.parallel, start, &wg)
+	for _, v := range vs {
+		m.connects = append(m.connects, v.connect)
+	}
+	defer func() { r.kill(); closeAll(vs, &wg) }()
+	logf("%d connected, %d failed; waiting for the relay to count them", len(vs), failed)
+	if err := waitViewers(r, len(vs), 30*time.Second); err != nil {
+		return result{}, err
+	}
+	time.Sleep(500 * time.Millisecond)
+	mem1, err := readMemory(r.pid)
+	if err != nil {
+		return result{}, err
+	}
+	m.rssIdle = [2]int64{mem0.rss, mem1.rss}
+	logf("idle RSS %.1f MiB -> %.1f MiB; publishing %d bit/s for %v + %v + %v",
+		mib(mem0.rss), mib(mem1.rss), o.rate, o.sch.warmup, o.sch.window, o.sch.tail)
+
+	var w window
+	m.pub, err = publish(r.ingestAddr, start, o.rate, o.sch, func(ph byte) { w.mark(ph, r.pid) })
+	if derr := r.died(); derr != nil {
+		return result{}, derr
+	}
+	if err != nil {
+		return result{}, err
+	}
+	m.cpu = w.relay
+	if mem, err := readMemory(r.pid); err == nil {
+		m.peak = mem.hwm
+	}
+	logs := r.logCounts()
+	stopAt := time.Since(start)
+	stopErr := r.stop(20 * time.Second)
+	closeAll(vs, &wg)
+	res := summarize(m, vs)
+	observe(vs, stopAt, logs, w, m.pub)
+	return res, stopErr
+}
+
+// window samples CPU use at the edges of the measured window.
+type window struct {
+	relay0, self0 cpuTimes
+	host0         hostCPU
+	relay, self   cpuTimes // used within the window
+	hostBusy      float64  // share of the machine's CPU that was busy
+}
+
+func (w *window) mark(phase byte, pid int) {
+	switch phase {
+	case phaseWindow:
+		w.relay0, _ = readCPU(pid)
+		w.self0, w.host0 = selfCPU(), readHostCPU()
+	case phaseTail:
+		c, _ := readCPU(pid)
+		w.relay, w.self = c.sub(w.relay0), selfCPU().sub(w.self0)
+		w.hostBusy = busyShare(w.host0, readHostCPU())
+	}
+}
+
+// waitViewers polls the stream's API until it counts want WebSocket viewers.
+func waitViewers(r *relay, want int, limit time.Duration) error {
+	url := "http://" + r.httpAddr + "/api/v1/streams/live"
+	deadline := time.Now().Add(limit)
+	got := -1
+	for time.Now().Before(deadline) {
+		if err := r.died(); err != nil {
+			return err
+		}
+		var st struct {
+			Viewers map[string]int `json:"viewers"`
+		}
+		if resp, err := http.Get(url); err == nil {
+			if json.NewDecoder(resp.Body).Decode(&st) == nil {
+				got = st.Viewers["ws"]
+			}
+			resp.Body.Close()
+		}
+		if got == want {
+			return nil
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	return fmt.Errorf("%s counts %d ws viewers after %v, want %d", url, got, limit, want)
+}
+
+// closeAll waits a while for the viewers' goroutines to end on their own
+// (the relay's close frame), then closes what is left and waits for them.
+func closeAll(vs []*viewer, wg *sync.WaitGroup) {
+	done := make(chan struct{})
+	go func() { wg.Wait(); close(done) }()
+	select {
+	case <-done:
+		return
+	case <-time.After(5 * time.Second):
+	}
+	for _, v := range vs {
+		v.conn.Close()
+	}
+	<-done
+}
+
+// observe logs what the JSON line does not hold: how viewers ended, the
+// harness's own CPU, and the relay's log lines by message.
+func observe(vs []*viewer, stopAt time.Duration, logs map[string]int, w window, pub pubResult) {
+	early, codes := 0, map[int]int{}
+	var syncErr, badMark int64
+	for _, v := range vs {
+		codes[v.ws.code]++
+		if v.endAt < stopAt {
+			early++
+		}
+		syncErr += v.st.syncErrors
+		badMark += v.st.badMarkers
+	}
+	logf("viewers: %d ended before SIGTERM; close codes %v; sync errors %d; bad markers %d",
+		early, codes, syncErr, badMark)
+	logf("window %v: relay cpu user %v sys %v; harness cpu user %v sys %v; machine %.0f%% busy; longest publisher write %v",
+		pub.window.Round(time.Millisecond), w.relay.user, w.relay.sys,
+		w.self.user.Round(10*time.Millisecond), w.self.sys.Round(10*time.Millisecond),
+		100*w.hostBusy, pub.maxWrite.Round(time.Microsecond))
+	keys := make([]string, 0, len(logs))
+	for k := range logs {
+		if k != "listening" && k != "viewer connected" && k != "tsstream started" {
+			keys = append(keys, k)
+		}
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		logf("relay log before SIGTERM: %q x%d", k, logs[k])
+	}
+}
+
+func mib(b int64) float64 { return float64(b) / (1 << 20) }

@@ -1,0 +1,211 @@
+package main
+
+import (
+	"bytes"
+	"encoding/binary"
+	"fmt"
+	"net"
+	"os"
+	"sync"
+	"time"
+)
+
+// readBuffer is each viewer's read size: large, so that a viewer that fell
+// behind catches up in few system calls.
+const readBuffer = 32 << 10
+
+// viewerStats is what one viewer saw. It is small and fixed-size, so that
+// thousands of viewers cost little; histograms are merged at the end.
+type viewerStats struct {
+	window     int64 // TS bytes received in the measured window
+	total      int64 // TS bytes received in all
+	markers    int64 // markers of the measured window received
+	ccErrors   int64 // continuity counter jumps, any PID, whole run
+	syncErrors int64 // packets not starting with 0x47
+	badMarkers int64 // packets on the marker PID without the magic
+	delay      histogram
+}
+
+// viewer is one WebSocket client reading the stream and checking it.
+type viewer struct {
+	// Static after dialViewer.
+	conn    net.Conn
+	start   time.Time // the clock shared with the publisher
+	connect time.Duration
+	data    func([]byte) // v.ts, bound once
+
+	// Owned by the viewer's goroutine; read by others after it ends.
+	buf    []byte
+	ws     wsFrames
+	carry  [packetSize]byte // a packet split across reads
+	cn     int
+	cc     [5]uint8 // last continuity counter by pidSlot
+	seen   uint8    // pidSlots seen, as bits
+	phase  byte     // of the last marker
+	now    time.Duration
+	st     viewerStats
+	endErr error
+	endAt  time.Duration
+}
+
+// connectViewers connects n viewers to ws://addr/ws/live, parallel at a
+// time, and starts each one's reading goroutine under wg. It returns the
+// viewers that connected and how many failed.
+func connectViewers(addr string, n, parallel int, start time.Time, wg *sync.WaitGroup) ([]*viewer, int) {
+	vs := make([]*viewer, n)
+	idx := make(chan int)
+	var mu sync.Mutex
+	failed := 0
+	var workers sync.WaitGroup
+	for range min(parallel, n) {
+		workers.Add(1)
+		go func() {
+			defer workers.Done()
+			for i := range idx {
+				v, err := dialViewer(addr, start)
+				if err != nil {
+					mu.Lock()
+					if failed == 0 {
+						fmt.Fprintf(os.Stderr, "tsbench: viewer %d: %v\n", i, err)
+					}
+					failed++
+					mu.Unlock()
+					continue
+				}
+				vs[i] = v
+				wg.Add(1)
+				go v.run(wg)
+			}
+		}()
+	}
+	for i := range n {
+		idx <- i
+	}
+	close(idx)
+	workers.Wait()
+	ok := vs[:0]
+	for _, v := range vs {
+		if v != nil {
+			ok = append(ok, v)
+		}
+	}
+	return ok, failed
+}
+
+func dialViewer(addr string, start time.Time) (*viewer, error) {
+	v := &viewer{start: start, buf: make([]byte, readBuffer)}
+	v.data = v.ts
+	t0 := time.Now()
+	conn, rest, err := wsDial(addr, "/ws/live", v.buf, 10*time.Second)
+	if err != nil {
+		return nil, err
+	}
+	v.connect = time.Since(t0)
+	v.conn = conn
+	v.now = time.Since(start)
+	if err := v.ws.feed(rest, v.data); err != nil {
+		conn.Close()
+		return nil, err
+	}
+	return v, nil
+}
+
+// run reads until the connection ends: normally when the relay sends its
+// close frame at shutdown.
+func (v *viewer) run(wg *sync.WaitGroup) {
+	defer wg.Done()
+	for {
+		n, err := v.conn.Read(v.buf)
+		if n > 0 {
+			v.now = time.Since(v.start)
+			if ferr := v.ws.feed(v.buf[:n], v.data); ferr != nil {
+				v.endErr = ferr
+				break
+			}
+		}
+		if err != nil {
+			v.endErr = err
+			break
+		}
+	}
+	v.endAt = time.Since(v.start)
+	v.conn.Close()
+	v.buf = nil
+}
+
+// ts cuts WebSocket payload into 188-byte packets, keeping a packet split
+// across reads in carry.
+func (v *viewer) ts(p []byte) {
+	if v.cn > 0 {
+		k := copy(v.carry[v.cn:], p)
+		v.cn += k
+		p = p[k:]
+		if v.cn < packetSize {
+			return
+		}
+		v.packet(v.carry[:])
+		v.cn = 0
+	}
+	for len(p) >= packetSize {
+		v.packet(p[:packetSize])
+		p = p[packetSize:]
+	}
+	v.cn = copy(v.carry[:], p)
+}
+
+// pidSlot maps the stream's PIDs to small indexes; 4 is any other PID.
+func pidSlot(pid uint16) int {
+	switch pid {
+	case pidPAT:
+		return 0
+	case pidPMT:
+		return 1
+	case pidVideo:
+		return 2
+	case pidMarker:
+		return 3
+	}
+	return 4
+}
+
+func (v *viewer) packet(pk []byte) {
+	v.st.total += packetSize
+	if pk[0] != 0x47 {
+		v.st.syncErrors++
+		if v.phase == phaseWindow {
+			v.st.window += packetSize
+		}
+		return
+	}
+	pid := uint16(pk[1]&0x1F)<<8 | uint16(pk[2])
+	if pk[3]&0x10 != 0 { // the counter steps only on packets with payload
+		slot := pidSlot(pid)
+		cc, bit := pk[3]&0x0F, uint8(1)<<slot
+		if v.seen&bit != 0 && cc != (v.cc[slot]+1)&0x0F {
+			v.st.ccErrors++
+		}
+		v.cc[slot], v.seen = cc, v.seen|bit
+	}
+	if pid == pidMarker {
+		v.marker(pk)
+	}
+	// After the marker: the phase-1 marker belongs to the window, the
+	// phase-2 marker does not, as on the publisher's side.
+	if v.phase == phaseWindow {
+		v.st.window += packetSize
+	}
+}
+
+func (v *viewer) marker(pk []byte) {
+	if !bytes.Equal(pk[4:8], markerMagic[:]) {
+		v.st.badMarkers++
+		return
+	}
+	v.phase = pk[24]
+	if v.phase != phaseWindow {
+		return
+	}
+	sent := time.Duration(binary.BigEndian.Uint64(pk[16:24]))
+	v.st.markers++
+	v.st.delay.add(v.now - sent)
+}
