@@ -103,6 +103,15 @@ type StreamOptions struct {
 	MaxSkips int `yaml:"max_skips"`
 	// SkipWindow is the period over which skips are counted (default 30s).
 	SkipWindow Duration `yaml:"skip_window"`
+	// GOPCache is on (default) or off. On, a new viewer of TS video gets
+	// the PAT/PMT and the stream from the newest keyframe, so it shows a
+	// picture at once; off, it waits for the next keyframe.
+	GOPCache string `yaml:"gop_cache"`
+	// GOPMaxBytes and GOPMaxAge bound the cache: a newest keyframe further
+	// back is not used and viewers wait for the next one (default 4MiB and
+	// 10s).
+	GOPMaxBytes Size     `yaml:"gop_max_bytes"`
+	GOPMaxAge   Duration `yaml:"gop_max_age"`
 }
 
 // Values of StreamOptions.Format, Ingest.Protocols and Play.Protocol.
@@ -110,6 +119,9 @@ const (
 	FormatAuto = "auto"
 	FormatTS   = "ts"
 	FormatRaw  = "raw"
+
+	On  = "on"
+	Off = "off"
 
 	ProtoTCP = "tcp"
 	ProtoUDP = "udp"
@@ -151,6 +163,9 @@ func defaultStreamOptions() StreamOptions {
 		WriteTimeout: Duration(10 * time.Second),
 		MaxSkips:     3,
 		SkipWindow:   Duration(30 * time.Second),
+		GOPCache:     On,
+		GOPMaxBytes:  4 * MiB,
+		GOPMaxAge:    Duration(10 * time.Second),
 	}
 }
 
@@ -294,6 +309,15 @@ func (o StreamOptions) with(over StreamOptions) StreamOptions {
 	}
 	if over.SkipWindow != 0 {
 		o.SkipWindow = over.SkipWindow
+	}
+	if over.GOPCache != "" {
+		o.GOPCache = over.GOPCache
+	}
+	if over.GOPMaxBytes != 0 {
+		o.GOPMaxBytes = over.GOPMaxBytes
+	}
+	if over.GOPMaxAge != 0 {
+		o.GOPMaxAge = over.GOPMaxAge
 	}
 	return o
 }

@@ -27,7 +27,8 @@ func TestDefault(t *testing.T) {
 		{"ingest", c.Ingest, []Ingest{{Listen: ":50001", Stream: "live", Protocols: []string{"tcp", "udp"}}}},
 		{"play", c.Play, []Play{{Listen: ":50002", Stream: "live", Protocol: "ws"}}},
 		{"stream_defaults", c.StreamDefaults, StreamOptions{Format: "auto", RingBytes: 8 << 20,
-			WriteTimeout: sec(10), MaxSkips: 3, SkipWindow: sec(30)}},
+			WriteTimeout: sec(10), MaxSkips: 3, SkipWindow: sec(30),
+			GOPCache: "on", GOPMaxBytes: 4 << 20, GOPMaxAge: sec(10)}},
 		{"streams", c.Streams, map[string]StreamOptions{}},
 	}
 	for _, tt := range tests {
@@ -81,12 +82,15 @@ func fullConfig() *Config {
 			{Listen: "[::1]:9004", Stream: "cam1", Protocol: "tcp"},
 		},
 		StreamDefaults: StreamOptions{Format: "ts", Takeover: true, RingBytes: 16 << 20,
-			WriteTimeout: sec(5), MaxSkips: 5, SkipWindow: sec(60)},
+			WriteTimeout: sec(5), MaxSkips: 5, SkipWindow: sec(60),
+			GOPCache: "on", GOPMaxBytes: 8 << 20, GOPMaxAge: sec(5)},
 		Streams: map[string]StreamOptions{
 			"cam1": {Format: "auto", Takeover: true, RingBytes: 64 << 20,
-				WriteTimeout: sec(20), MaxSkips: 10, SkipWindow: sec(150)},
+				WriteTimeout: sec(20), MaxSkips: 10, SkipWindow: sec(150),
+				GOPCache: "off", GOPMaxBytes: 2 << 20, GOPMaxAge: sec(20)},
 			"telemetry": {Format: "raw", Takeover: true, RingBytes: 1_000_000,
-				WriteTimeout: sec(5), MaxSkips: 5, SkipWindow: sec(60)},
+				WriteTimeout: sec(5), MaxSkips: 5, SkipWindow: sec(60),
+				GOPCache: "on", GOPMaxBytes: 8 << 20, GOPMaxAge: sec(5)},
 		},
 	}
 }
@@ -205,7 +209,8 @@ streams:
 	if err != nil {
 		t.Fatal(err)
 	}
-	defaults := StreamOptions{Format: "auto", RingBytes: 16 << 20, WriteTimeout: sec(3), MaxSkips: 3, SkipWindow: sec(30)}
+	defaults := StreamOptions{Format: "auto", RingBytes: 16 << 20, WriteTimeout: sec(3), MaxSkips: 3, SkipWindow: sec(30),
+		GOPCache: "on", GOPMaxBytes: 4 << 20, GOPMaxAge: sec(10)}
 	with := func(f func(*StreamOptions)) StreamOptions { o := defaults; f(&o); return o }
 	tests := []struct {
 		stream string
@@ -297,6 +302,9 @@ func TestValidate(t *testing.T) {
 			"stream_defaults.write_timeout: must be positive, got 0s",
 			"stream_defaults.max_skips: must be at least 1, got 0",
 			"stream_defaults.skip_window: must be positive, got 0s",
+			"stream_defaults.gop_cache: \"\" is not one of on, off",
+			"stream_defaults.gop_max_bytes: must be positive, got 0B",
+			"stream_defaults.gop_max_age: must be positive, got 0s",
 		}},
 		{"zero override inherits", func(c *Config) { c.Streams["x"] = StreamOptions{} }, nil},
 		{"bad override", func(c *Config) {

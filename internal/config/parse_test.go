@@ -23,7 +23,7 @@ var parseErrorTests = []struct {
 		"tsstream.yaml:5: http.lisen: unknown key (known: listen, read_header_timeout, max_header_bytes)",
 	}},
 	{"unknown stream option", "streams:\n  cam1:\n    ringbytes: 1MiB\n", []string{
-		"tsstream.yaml:3: streams.cam1.ringbytes: unknown key (known: format, takeover, ring_bytes, write_timeout, max_skips, skip_window)",
+		"tsstream.yaml:3: streams.cam1.ringbytes: unknown key (known: format, takeover, ring_bytes, write_timeout, max_skips, skip_window, gop_cache, gop_max_bytes, gop_max_age)",
 	}},
 	{"bad format", "name: n\nlog_level: info\ndefault_stream: live\nshutdown_timeout: 5s\nstreams:\n  cam1:\n    format: mp4\n", []string{
 		`tsstream.yaml:7: streams.cam1.format: "mp4" is not one of auto, ts, raw`,

@@ -143,6 +143,15 @@ func (v *validator) streamOptions(path string, o StreamOptions, base *StreamOpti
 	if check(o.SkipWindow == 0, o.SkipWindow == b.SkipWindow) {
 		v.duration(path+".skip_window", o.SkipWindow, maxSkipWindow)
 	}
+	if check(o.GOPCache == "", o.GOPCache == b.GOPCache) {
+		v.oneOf(path+".gop_cache", o.GOPCache, []string{On, Off})
+	}
+	if check(o.GOPMaxBytes == 0, o.GOPMaxBytes == b.GOPMaxBytes) {
+		v.size(path+".gop_max_bytes", o.GOPMaxBytes, minRingBytes, maxRingBytes)
+	}
+	if check(o.GOPMaxAge == 0, o.GOPMaxAge == b.GOPMaxAge) {
+		v.duration(path+".gop_max_age", o.GOPMaxAge, maxSkipWindow)
+	}
 }
 
 func (v *validator) oneOf(path, s string, allowed []string) {

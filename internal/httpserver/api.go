@@ -28,6 +28,67 @@ type streamJSON struct {
 	RingBytes  int64            `json:"ring_bytes"`
 	RingLimit  int64            `json:"ring_limit"`
 	AgeSeconds float64          `json:"age_seconds"`
+	Bitrate    int64            `json:"bitrate"` // bits/s over the last second
+	TS         *tsJSON          `json:"ts,omitempty"`
+}
+
+// tsJSON is what the stream knows of its MPEG-TS.
+type tsJSON struct {
+	Programs         []programJSON `json:"programs"`
+	PCRPID           int           `json:"pcr_pid"`
+	Video            *videoJSON    `json:"video"`
+	ContinuityErrors int64         `json:"continuity_errors"`
+	Keyframes        int64         `json:"keyframes"`
+	GOPPackets       int64         `json:"gop_packets"`
+	GOPBytes         int64         `json:"gop_bytes"` // newest keyframe to live edge; -1 if none
+	GOPCache         string        `json:"gop_cache"` // on, off, exceeded
+	GOPJoins         int64         `json:"gop_joins"`
+	KeyWaits         int64         `json:"key_waits"`
+	GOPTooLong       int64         `json:"gop_too_long"`
+}
+
+type programJSON struct {
+	Number  int      `json:"number"`
+	PMTPID  int      `json:"pmt_pid"`
+	PCRPID  int      `json:"pcr_pid"`
+	Streams []esJSON `json:"streams"`
+}
+
+type esJSON struct {
+	PID        int    `json:"pid"`
+	StreamType int    `json:"stream_type"`
+	Codec      string `json:"codec"`
+	Kind       string `json:"kind"`
+}
+
+type videoJSON struct {
+	PID       int     `json:"pid"`
+	Codec     string  `json:"codec"`
+	Width     int     `json:"width"`
+	Height    int     `json:"height"`
+	FrameRate float64 `json:"frame_rate"`
+}
+
+func tsToJSON(st stream.Stats) *tsJSON {
+	info := st.TS
+	if info == nil {
+		return nil
+	}
+	j := &tsJSON{PCRPID: info.PCRPID, ContinuityErrors: info.ContinuityErrors, Keyframes: info.Keys,
+		GOPPackets: info.LastGOPPackets, GOPBytes: st.GOPBytes, GOPCache: st.GOPCache,
+		GOPJoins: st.GOPJoins, KeyWaits: st.KeyWaits, GOPTooLong: st.GOPTooLong,
+		Programs: []programJSON{}}
+	for _, p := range info.Programs {
+		pj := programJSON{Number: p.Number, PMTPID: p.PMTPID, PCRPID: p.PCRPID, Streams: []esJSON{}}
+		for _, es := range p.Streams {
+			pj.Streams = append(pj.Streams, esJSON{PID: es.PID, StreamType: es.StreamType, Codec: es.Codec, Kind: es.Kind})
+		}
+		j.Programs = append(j.Programs, pj)
+	}
+	if v := info.Video; v != nil {
+		j.Video = &videoJSON{PID: v.PID, Codec: v.Codec, Width: v.Width, Height: v.Height, FrameRate: v.FrameRate}
+	}
+	return j
 }
 
 type publisherJSON struct {
@@ -43,6 +104,7 @@ func toJSON(st stream.Stats, now time.Time) streamJSON {
 		BytesIn: st.BytesIn, DroppedIn: st.DroppedIn, BytesOut: st.BytesOut, Viewers: st.Readers,
 		Skips: st.Skips, SkipBytes: st.SkipBytes, Cuts: st.Cuts, RingBytes: st.RingBytes,
 		RingLimit: st.RingLimit, AgeSeconds: now.Sub(st.Created).Seconds(),
+		Bitrate: st.Bitrate, TS: tsToJSON(st),
 	}
 	if p := st.Publisher; p != nil {
 		j.Publisher = &publisherJSON{Protocol: p.Protocol, Remote: p.Remote,

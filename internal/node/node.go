@@ -64,6 +64,9 @@ func (n *Node) streamOptions(name string) stream.Options {
 		MaxSkips:     o.MaxSkips,
 		SkipWindow:   time.Duration(o.SkipWindow),
 		WriteTimeout: time.Duration(o.WriteTimeout),
+		NoGOPCache:   o.GOPCache == config.Off,
+		GOPMaxBytes:  int64(o.GOPMaxBytes),
+		GOPMaxAge:    time.Duration(o.GOPMaxAge),
 	}
 }
 

@@ -39,6 +39,7 @@ type Publisher struct {
 	// Owned by the publishing goroutine.
 	format   mpegts.Format // written under s.mu
 	align    mpegts.Aligner
+	ts       tsSession
 	detect   []byte // data held until the format is known
 	scratch  []byte // aligned output of the last write
 	firstAt  time.Time
@@ -67,6 +68,7 @@ func (s *Stream) Publish(info PublisherInfo) (*Publisher, error) {
 	}
 	s.pub = p
 	s.publishes++
+	s.newTSSessionLocked(&p.ts)
 	s.mu.Unlock()
 	if old != nil {
 		old.kick(ErrTakenOver)
@@ -110,7 +112,7 @@ func (p *Publisher) Write(b []byte) (int, error) {
 		p.writeTS(b)
 	case mpegts.FormatRaw:
 		p.s.bytesIn.Add(int64(len(b)))
-		p.s.append(b, 0, MaxChunk)
+		p.s.append(p, b, MaxChunk, nil)
 	default:
 		p.detectFormat(b)
 	}
@@ -124,7 +126,8 @@ func (p *Publisher) writeTS(b []byte) {
 		p.dropBase = d
 	}
 	p.s.bytesIn.Add(int64(len(p.scratch)))
-	p.s.append(p.scratch, 0, tsMaxChunk)
+	p.ts.keys = p.ts.index.Feed(p.scratch)
+	p.s.append(p, p.scratch, tsMaxChunk, &p.ts)
 }
 
 // detectFormat holds data until mpegts.Detect decides, or until the window

@@ -26,7 +26,8 @@ type Batch struct {
 	Bufs [][]byte
 	// Len is the total length of Bufs.
 	Len int
-	// Offset is the stream byte offset of the first byte.
+	// Offset is the stream byte offset of the first byte from the ring
+	// (a PAT/PMT prefix for a joining reader is not part of the stream).
 	Offset int64
 	// At is when the first chunk was appended (Unix nanoseconds).
 	At int64
@@ -41,9 +42,16 @@ type Reader struct {
 	info ReaderInfo
 	wake chan struct{} // signalled by append when the reader waits
 
+	// Guarded by the stream's lock (placement happens there).
+	seq      uint64 // next chunk to read
+	skip     int    // bytes of chunk seq to leave out: the reader starts inside it
+	off      int64  // stream offset of the next byte
+	epoch    int    // the stream's TS epoch the reader was placed in
+	waitKey  bool   // deliver nothing until a key at or after waitFrom
+	waitFrom int64
+	needPSI  bool // send the PAT/PMT before the next data
+
 	// Owned by the goroutine calling Next.
-	seq   uint64 // next chunk to read
-	off   int64  // stream offset of the next byte expected
 	bufs  [maxBatchChunks][]byte
 	skips []time.Time // recent skips, for the disconnect policy
 
@@ -51,8 +59,9 @@ type Reader struct {
 	closed atomic.Bool
 }
 
-// NewReader adds a reader that starts at the newest key chunk, or at the
-// live edge when the ring holds none.
+// NewReader adds a reader, placed as ts.go describes: for TS video, at the
+// newest keyframe (the GOP cache) after the PAT and PMT; otherwise at the
+// live edge.
 func (s *Stream) NewReader(info ReaderInfo) (*Reader, error) {
 	r := &Reader{s: s, info: info, wake: make(chan struct{}, 1)}
 	s.mu.Lock()
@@ -60,10 +69,45 @@ func (s *Stream) NewReader(info ReaderInfo) (*Reader, error) {
 	if s.closed {
 		return nil, ErrClosed
 	}
-	r.seq = s.ring.startSeq()
-	r.off = s.ring.offsetOf(r.seq)
+	r.placeLocked()
 	s.readers[r] = struct{}{}
 	return r, nil
+}
+
+// placeLocked puts the reader where a new reader starts (see ts.go).
+func (r *Reader) placeLocked() {
+	s := r.s
+	ring := s.ring
+	r.epoch, r.waitKey, r.needPSI = s.ts.epoch, false, s.ts.psi != nil
+	switch {
+	case s.ts.psi == nil || !s.ts.needsKey && !ring.hasKey:
+		r.moveLocked(ring.head, 0, ring.off)
+	case !s.ts.needsKey || s.gopUsable():
+		r.moveToKeyLocked()
+		if s.ts.needsKey {
+			s.ts.gopJoins++
+		}
+	default:
+		r.moveLocked(ring.head, 0, ring.off)
+		r.waitKey, r.needPSI = true, false
+		r.waitFrom = s.ts.epochOff
+		if ring.hasKey {
+			r.waitFrom = ring.key.off + 1 // a newer key than the one too far back
+			if !s.opts.NoGOPCache {
+				s.ts.gopTooLong++
+			}
+		}
+		s.ts.keyWaits++
+	}
+}
+
+func (r *Reader) moveLocked(seq uint64, skip int, off int64) {
+	r.seq, r.skip, r.off = seq, skip, off
+}
+
+func (r *Reader) moveToKeyLocked() {
+	k := r.s.ring.key
+	r.moveLocked(k.seq, int(k.off-r.s.ring.at(k.seq).off), k.off)
 }
 
 // Stream returns the stream the reader reads.
@@ -83,13 +127,18 @@ func (r *Reader) Next(ctx context.Context) (Batch, error) {
 			s.mu.Unlock()
 			return Batch{}, ErrClosed
 		}
-		if r.seq < s.ring.tail {
+		if r.epoch != s.ts.epoch {
+			r.placeLocked() // new publisher or new PIDs: start again cleanly
+		}
+		if r.waitKey {
+			r.waitKeyLocked()
+		} else if r.seq < s.ring.tail {
 			if err := r.skipLocked(); err != nil {
 				s.mu.Unlock()
 				return Batch{}, err
 			}
 		}
-		if r.seq < s.ring.head {
+		if !r.waitKey && r.seq < s.ring.head {
 			b := r.batchLocked()
 			s.mu.Unlock()
 			return b, nil
@@ -105,20 +154,36 @@ func (r *Reader) Next(ctx context.Context) (Batch, error) {
 	}
 }
 
-func (r *Reader) batchLocked() Batch {
+// waitKeyLocked ends the wait once the stream has a key the reader may
+// start from, with the PAT/PMT first.
+func (r *Reader) waitKeyLocked() {
 	ring := r.s.ring
+	if ring.hasKey && ring.key.off >= r.waitFrom {
+		r.moveToKeyLocked()
+		r.waitKey, r.needPSI = false, true
+	}
+}
+
+func (r *Reader) batchLocked() Batch {
+	s := r.s
+	ring := s.ring
 	c := ring.at(r.seq)
-	b := Batch{Bufs: r.bufs[:0], Offset: c.off, At: c.at}
+	b := Batch{Bufs: r.bufs[:0], Offset: r.off, At: c.at}
+	if r.needPSI && s.ts.psi != nil {
+		b.Bufs = append(b.Bufs, s.ts.psi)
+		b.Len += len(s.ts.psi)
+	}
+	r.needPSI = false
 	for r.seq < ring.head && len(b.Bufs) < maxBatchChunks {
-		c := ring.at(r.seq)
-		if len(b.Bufs) > 0 && b.Len+len(c.data) > maxBatchBytes {
+		data := ring.at(r.seq).data[r.skip:]
+		if len(b.Bufs) > 0 && b.Len+len(data) > maxBatchBytes {
 			break
 		}
-		b.Bufs = append(b.Bufs, c.data)
-		b.Len += len(c.data)
-		r.seq++
+		b.Bufs = append(b.Bufs, data)
+		b.Len += len(data)
+		r.off += int64(len(data))
+		r.seq, r.skip = r.seq+1, 0
 	}
-	r.off = b.Offset + int64(b.Len)
 	return b
 }
 
@@ -126,10 +191,9 @@ func (r *Reader) batchLocked() Batch {
 // would start, counting the skip; too many skips within the window end it.
 func (r *Reader) skipLocked() error {
 	s := r.s
-	r.seq = s.ring.startSeq()
-	next := s.ring.offsetOf(r.seq)
-	skipped := next - r.off
-	r.off = next
+	from := r.off
+	r.placeLocked()
+	skipped := max(r.off-from, 0)
 	s.skips++
 	s.skipBytes += skipped
 	now := s.now()

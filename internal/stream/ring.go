@@ -22,18 +22,18 @@ const (
 	MaxChunk = blockSize
 )
 
-// Chunk flags.
-const (
-	// FlagKey marks a chunk a new reader can start from: for video, the
-	// start of a keyframe. Readers that join or skip go to the newest one.
-	FlagKey uint8 = 1 << iota
-)
-
 type chunk struct {
-	data  []byte
-	off   int64 // stream byte offset of data[0]
-	at    int64 // append time, Unix nanoseconds
-	flags uint8
+	data []byte
+	off  int64 // stream byte offset of data[0]
+	at   int64 // append time, Unix nanoseconds
+}
+
+// keyPoint is where a reader can start decoding: for TS video, the first
+// packet of a keyframe's PES. It may lie inside a chunk.
+type keyPoint struct {
+	seq uint64 // chunk holding the key
+	off int64  // stream byte offset of the key
+	at  int64  // append time of that chunk
 }
 
 type ring struct {
@@ -44,7 +44,8 @@ type ring struct {
 	maxBytes int64
 	off      int64  // stream byte offset of the next byte appended
 	block    []byte // free space of the current block
-	lastKey  uint64 // seq+1 of the newest FlagKey chunk, 0 if none held
+	key      keyPoint
+	hasKey   bool // key is the newest key point, still in the ring
 }
 
 func newRing(maxBytes int64) *ring {
@@ -56,7 +57,7 @@ func newRing(maxBytes int64) *ring {
 func (r *ring) at(seq uint64) *chunk { return &r.slots[seq%uint64(len(r.slots))] }
 
 // push copies p (at most MaxChunk bytes) into the ring as one chunk.
-func (r *ring) push(p []byte, at int64, flags uint8) {
+func (r *ring) push(p []byte, at int64) {
 	n := int64(len(p))
 	for r.head > r.tail && (r.bytes+n > r.maxBytes || r.head-r.tail == uint64(len(r.slots))) {
 		r.evict()
@@ -67,10 +68,7 @@ func (r *ring) push(p []byte, at int64, flags uint8) {
 	data := append(r.block, p...)
 	r.block = data[len(data):]
 	data = data[:len(data):len(data)]
-	*r.at(r.head) = chunk{data: data, off: r.off, at: at, flags: flags}
-	if flags&FlagKey != 0 {
-		r.lastKey = r.head + 1
-	}
+	*r.at(r.head) = chunk{data: data, off: r.off, at: at}
 	r.head++
 	r.off += n
 	r.bytes += n
@@ -81,25 +79,21 @@ func (r *ring) evict() {
 	r.bytes -= int64(len(c.data))
 	*c = chunk{}
 	r.tail++
-	if r.lastKey != 0 && r.lastKey-1 < r.tail {
-		r.lastKey = 0
+	if r.hasKey && r.key.seq < r.tail {
+		r.hasKey = false
 	}
 }
 
-// offsetOf returns the stream byte offset at which chunk seq starts; head
-// gives the offset of the next byte to be appended.
-func (r *ring) offsetOf(seq uint64) int64 {
-	if seq >= r.head {
-		return r.off
+// markKey records a key point at stream offset off, which must be in the
+// ring (keys are found a few packets late, so it may be in an older chunk).
+func (r *ring) markKey(off int64) {
+	if off >= r.off || r.head == r.tail || off < r.at(r.tail).off {
+		return
 	}
-	return r.at(seq).off
-}
-
-// startSeq is where a reader joins or resumes after falling out: the newest
-// key chunk if the ring holds one, else the live edge.
-func (r *ring) startSeq() uint64 {
-	if r.lastKey != 0 {
-		return r.lastKey - 1
+	seq := r.head - 1
+	for r.at(seq).off > off {
+		seq--
 	}
-	return r.head
+	r.key = keyPoint{seq: seq, off: off, at: r.at(seq).at}
+	r.hasKey = true
 }

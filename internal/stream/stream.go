@@ -41,6 +41,14 @@ type Options struct {
 	// before it drops the viewer (default 10 s). The stream only carries it
 	// for the outputs.
 	WriteTimeout time.Duration
+	// NoGOPCache turns the GOP cache off: readers of TS video wait for the
+	// next keyframe instead of starting at the newest one in the ring.
+	NoGOPCache bool
+	// GOPMaxBytes and GOPMaxAge bound the GOP cache: a newest keyframe
+	// further back than this is not used, and readers wait for the next
+	// one (default 4 MiB and 10 s; the ring bounds the bytes too).
+	GOPMaxBytes int64
+	GOPMaxAge   time.Duration
 }
 
 func (o Options) withDefaults() Options {
@@ -56,6 +64,12 @@ func (o Options) withDefaults() Options {
 	}
 	if o.WriteTimeout <= 0 {
 		o.WriteTimeout = 10 * time.Second
+	}
+	if o.GOPMaxBytes <= 0 {
+		o.GOPMaxBytes = 4 << 20
+	}
+	if o.GOPMaxAge <= 0 {
+		o.GOPMaxAge = 10 * time.Second
 	}
 	return o
 }
@@ -88,6 +102,8 @@ type Stream struct {
 	gone      bool // removed from the hub
 	publishes int64
 	format    mpegts.Format // of the newest publisher whose format is known
+	rate      rateMeter
+	ts        tsState
 	skips     int64
 	skipBytes int64
 	cuts      map[string]int64 // readers disconnected, by reason
@@ -123,18 +139,30 @@ func (s *Stream) Options() Options { return s.opts }
 // write that is stuck on a viewer who no longer reads.
 func (s *Stream) Context() context.Context { return s.ctx }
 
-// append adds p to the ring as chunks of at most maxChunk bytes and wakes
-// waiting readers.
-func (s *Stream) append(p []byte, flags uint8, maxChunk int) {
+// append adds p from publisher pub to the ring as chunks of at most
+// maxChunk bytes; ts, when not nil, updates what the stream knows of its TS
+// (see ts.go) in the same critical section. Then it wakes the waiting
+// readers. Data from a publisher that was just replaced is dropped.
+func (s *Stream) append(pub *Publisher, p []byte, maxChunk int, ts *tsSession) {
 	if len(p) == 0 {
 		return
 	}
-	at := s.now().UnixNano()
+	now := s.now()
+	at := now.UnixNano()
 	s.mu.Lock()
-	for len(p) > 0 {
-		n := min(len(p), maxChunk)
-		s.ring.push(p[:n], at, flags)
-		p, flags = p[n:], 0
+	if s.pub != pub {
+		s.mu.Unlock()
+		return
+	}
+	start := s.ring.off
+	for rest := p; len(rest) > 0; {
+		n := min(len(rest), maxChunk)
+		s.ring.push(rest[:n], at)
+		rest = rest[n:]
+	}
+	s.rate.add(now, len(p))
+	if ts != nil {
+		s.updateTSLocked(ts, start, now)
 	}
 	for i, r := range s.waiters {
 		select {
@@ -194,6 +222,15 @@ type Stats struct {
 	Cuts      map[string]int64
 	RingBytes int64 // bytes held now
 	RingLimit int64
+	Bitrate   int64 // bits per second published, over the last second
+
+	// MPEG-TS only.
+	TS         *mpegts.Info // programs, codecs, video, continuity errors; nil until known
+	GOPBytes   int64        // bytes from the newest keyframe to the live edge; -1 if none
+	GOPCache   string       // "on", "off", or "exceeded" when the newest GOP is past the bounds
+	GOPJoins   int64        // readers started at a cached keyframe
+	KeyWaits   int64        // readers that waited for the next keyframe
+	GOPTooLong int64        // ... because the cached GOP exceeded the bounds
 }
 
 // PublisherStats describes the live publisher.
@@ -227,6 +264,24 @@ func (s *Stream) Stats() Stats {
 	st.Publishes, st.Skips, st.SkipBytes = s.publishes, s.skips, s.skipBytes
 	st.RingBytes = s.ring.bytes
 	st.Format = s.format.String()
+	st.Bitrate = s.rate.bitsPerSecond(s.now())
+	if s.ts.hasInfo {
+		info := s.ts.info
+		st.TS = &info
+	}
+	st.GOPBytes = -1
+	if s.ring.hasKey {
+		st.GOPBytes = s.ring.off - s.ring.key.off
+	}
+	switch {
+	case s.opts.NoGOPCache:
+		st.GOPCache = "off"
+	case s.ring.hasKey && !s.gopUsable():
+		st.GOPCache = "exceeded"
+	default:
+		st.GOPCache = "on"
+	}
+	st.GOPJoins, st.KeyWaits, st.GOPTooLong = s.ts.gopJoins, s.ts.keyWaits, s.ts.gopTooLong
 	if p := s.pub; p != nil {
 		st.Publisher = &PublisherStats{PublisherInfo: p.info, Since: p.since, BytesIn: p.bytes.Load()}
 	}
