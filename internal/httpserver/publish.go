@@ -16,6 +16,10 @@ func (s *Server) publish(w http.ResponseWriter, r *http.Request) {
 	p, err := s.Hub.Publish(name, stream.PublisherInfo{Protocol: "http", Remote: r.RemoteAddr})
 	if err != nil {
 		s.log().Warn("publisher refused", "stream", name, "protocol", "http", "remote", r.RemoteAddr, "err", err)
+		// Answer now and hang up: draining the refused body first (what
+		// net/http does) would keep ffmpeg streaming into nothing.
+		http.NewResponseController(w).SetReadDeadline(time.Now())
+		w.Header().Set("Connection", "close")
 		httpError(w, err)
 		return
 	}
