@@ -1,4 +1,5 @@
-// Package mpegts reads MPEG transport streams: 188-byte packet alignment and format detection.
+// Package mpegts reads MPEG transport streams: 188-byte packet alignment,
+// format detection, and an index of PSI, codecs and keyframes.
 package mpegts
 
 import "bytes"
