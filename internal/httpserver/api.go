@@ -45,6 +45,7 @@ type tsJSON struct {
 	GOPJoins         int64         `json:"gop_joins"`
 	KeyWaits         int64         `json:"key_waits"`
 	GOPTooLong       int64         `json:"gop_too_long"`
+	KeyTimeouts      int64         `json:"key_timeouts"`
 }
 
 type programJSON struct {
@@ -76,7 +77,7 @@ func tsToJSON(st stream.Stats) *tsJSON {
 	}
 	j := &tsJSON{PCRPID: info.PCRPID, ContinuityErrors: info.ContinuityErrors, Keyframes: info.Keys,
 		GOPPackets: info.LastGOPPackets, GOPBytes: st.GOPBytes, GOPCache: st.GOPCache,
-		GOPJoins: st.GOPJoins, KeyWaits: st.KeyWaits, GOPTooLong: st.GOPTooLong,
+		GOPJoins: st.GOPJoins, KeyWaits: st.KeyWaits, GOPTooLong: st.GOPTooLong, KeyTimeouts: st.KeyTimeouts,
 		Programs: []programJSON{}}
 	for _, p := range info.Programs {
 		pj := programJSON{Number: p.Number, PMTPID: p.PMTPID, PCRPID: p.PCRPID, Streams: []esJSON{}}

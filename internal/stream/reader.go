@@ -49,7 +49,8 @@ type Reader struct {
 	epoch    int    // the stream's TS epoch the reader was placed in
 	waitKey  bool   // deliver nothing until a key at or after waitFrom
 	waitFrom int64
-	needPSI  bool // send the PAT/PMT before the next data
+	waitAt   int64 // when the wait began, Unix nanoseconds
+	needPSI  bool  // send the PAT/PMT before the next data
 
 	// Owned by the goroutine calling Next.
 	bufs  [maxBatchChunks][]byte
@@ -90,7 +91,7 @@ func (r *Reader) placeLocked() {
 	default:
 		r.moveLocked(ring.head, 0, ring.off)
 		r.waitKey, r.needPSI = true, false
-		r.waitFrom = s.ts.epochOff
+		r.waitFrom, r.waitAt = s.ts.epochOff, s.now().UnixNano()
 		if ring.hasKey {
 			r.waitFrom = ring.key.off + 1 // a newer key than the one too far back
 			if !s.opts.NoGOPCache {
@@ -155,13 +156,22 @@ func (r *Reader) Next(ctx context.Context) (Batch, error) {
 }
 
 // waitKeyLocked ends the wait once the stream has a key the reader may
-// start from, with the PAT/PMT first.
+// start from, with the PAT/PMT first. A source that never marks a key (an
+// H.264 encoder that sends SPS/PPS only once, say) would keep viewers
+// waiting forever: after GOPMaxAge they get the live edge instead.
 func (r *Reader) waitKeyLocked() {
-	ring := r.s.ring
-	if ring.hasKey && ring.key.off >= r.waitFrom {
+	s := r.s
+	ring := s.ring
+	switch {
+	case ring.hasKey && ring.key.off >= r.waitFrom:
 		r.moveToKeyLocked()
-		r.waitKey, r.needPSI = false, true
+	case time.Duration(s.now().UnixNano()-r.waitAt) > s.opts.GOPMaxAge:
+		r.moveLocked(ring.head, 0, ring.off)
+		s.ts.keyTimeouts++
+	default:
+		return
 	}
+	r.waitKey, r.needPSI = false, true
 }
 
 func (r *Reader) batchLocked() Batch {

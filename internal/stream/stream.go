@@ -225,12 +225,13 @@ type Stats struct {
 	Bitrate   int64 // bits per second published, over the last second
 
 	// MPEG-TS only.
-	TS         *mpegts.Info // programs, codecs, video, continuity errors; nil until known
-	GOPBytes   int64        // bytes from the newest keyframe to the live edge; -1 if none
-	GOPCache   string       // "on", "off", or "exceeded" when the newest GOP is past the bounds
-	GOPJoins   int64        // readers started at a cached keyframe
-	KeyWaits   int64        // readers that waited for the next keyframe
-	GOPTooLong int64        // ... because the cached GOP exceeded the bounds
+	TS          *mpegts.Info // programs, codecs, video, continuity errors; nil until known
+	GOPBytes    int64        // bytes from the newest keyframe to the live edge; -1 if none
+	GOPCache    string       // "on", "off", or "exceeded" when the newest GOP is past the bounds
+	GOPJoins    int64        // readers started at a cached keyframe
+	KeyWaits    int64        // readers that waited for the next keyframe
+	GOPTooLong  int64        // ... because the cached GOP exceeded the bounds
+	KeyTimeouts int64        // waits that found no keyframe within GOPMaxAge
 }
 
 // PublisherStats describes the live publisher.
@@ -282,6 +283,7 @@ func (s *Stream) Stats() Stats {
 		st.GOPCache = "on"
 	}
 	st.GOPJoins, st.KeyWaits, st.GOPTooLong = s.ts.gopJoins, s.ts.keyWaits, s.ts.gopTooLong
+	st.KeyTimeouts = s.ts.keyTimeouts
 	if p := s.pub; p != nil {
 		st.Publisher = &PublisherStats{PublisherInfo: p.info, Since: p.since, BytesIn: p.bytes.Load()}
 	}

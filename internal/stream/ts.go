@@ -43,9 +43,10 @@ type tsState struct {
 	info     mpegts.Info
 	hasInfo  bool
 	// Counters.
-	gopJoins   int64 // readers placed at a cached keyframe
-	keyWaits   int64 // readers that had to wait for the next keyframe
-	gopTooLong int64 // ... because the cached GOP exceeded the bounds
+	gopJoins    int64 // readers placed at a cached keyframe
+	keyWaits    int64 // readers that had to wait for the next keyframe
+	gopTooLong  int64 // ... because the cached GOP exceeded the bounds
+	keyTimeouts int64 // waits that found no key within GOPMaxAge
 }
 
 // infoEvery is how often the stream refreshes its copy of the index's
