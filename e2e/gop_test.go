@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -22,9 +23,9 @@ import (
 func TestLateJoinDecodesAtOnce(t *testing.T) {
 	requireFFmpeg(t)
 	const (
-		seconds = 14
+		seconds = 16
 		joins   = 20 // per stream
-		capture = 3 * time.Second
+		capture = 5 * time.Second
 	)
 	streams := []struct {
 		name   string
@@ -51,7 +52,7 @@ func TestLateJoinDecodesAtOnce(t *testing.T) {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				time.Sleep(rand.N(time.Duration(seconds-7) * time.Second))
+				time.Sleep(rand.N(time.Duration(seconds-8) * time.Second))
 				file := filepath.Join(dir, fmt.Sprintf("%s-%02d.ts", st.name, i))
 				d, err := captureHTTP("http://"+s.HTTP+"/live/"+st.name+".ts", file, capture)
 				if err != nil {
@@ -145,5 +146,61 @@ func cutLastPES(t *testing.T, file string) {
 		if err := os.Truncate(file, int64(off)); err != nil {
 			t.Fatal(err)
 		}
+	}
+}
+
+// TestPublisherChangeKeepsViewersPlaying: an ffmpeg viewer stays connected
+// while the publisher goes away and a new one comes, first with the same
+// PIDs, then with other PIDs (-mpegts_start_pid). The viewer decodes both
+// sessions with no errors; a viewer joining the last session gets its own
+// PAT/PMT with the new PIDs.
+func TestPublisherChangeKeepsViewersPlaying(t *testing.T) {
+	requireFFmpeg(t)
+	s := startServer(t)
+	out := filepath.Join(t.TempDir(), "viewer.ts")
+	viewer := startProc(t, "ffmpeg", "-nostdin", "-v", "error",
+		"-i", "http://"+s.HTTP+"/live/cam.ts", "-map", "0", "-f", "null", "-",
+		"-map", "0", "-c", "copy", "-f", "mpegts", out)
+	s.waitLog(t, 10*time.Second, `msg="viewer connected"`, "stream=cam")
+	publish := func(extra ...string) {
+		args := []string{"-nostdin", "-loglevel", "error", "-re", "-f", "lavfi", "-i",
+			"testsrc=size=320x240:rate=25:duration=3", "-c:v", "libx264", "-preset", "ultrafast", "-g", "25"}
+		args = append(append(args, extra...), "-f", "mpegts", "http://"+s.HTTP+"/publish/cam")
+		if code, stderr := startProc(t, "ffmpeg", args...).wait(t, 20*time.Second); code != 0 || stderr != "" {
+			t.Fatalf("publisher: exit %d\n%s", code, stderr)
+		}
+	}
+	publish()
+	publish()
+	late := filepath.Join(t.TempDir(), "late.ts")
+	done := make(chan error, 1)
+	go func() {
+		time.Sleep(1500 * time.Millisecond)
+		_, err := captureHTTP("http://"+s.HTTP+"/live/cam.ts", late, time.Second)
+		done <- err
+	}()
+	publish("-mpegts_start_pid", "0x150", "-mpegts_pmt_start_pid", "0x1200")
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if err := s.stop(5 * time.Second); err != nil {
+		t.Fatal(err)
+	}
+	if code, stderr := viewer.wait(t, 10*time.Second); code != 0 || stderr != "" {
+		t.Fatalf("viewer across three publishers: exit %d, errors:\n%s", code, stderr)
+	}
+	if n := len(s.log.matching(`msg="viewer disconnected"`, "stream=cam", "reason=shutdown")); n != 1 {
+		t.Errorf("the first viewer should have stayed until shutdown; %d such lines\n%s", n, s.log)
+	}
+	streams := probe(t, out)
+	frames, _ := strconv.Atoi(strings.TrimSpace(streams["video"].NbReadFrames))
+	if frames < 2*75*9/10 {
+		t.Errorf("viewer decoded %d frames of the first two sessions, want about 150", frames)
+	}
+	cutLastPES(t, late)
+	pids, _, _ := runTool(t, 30*time.Second, "ffprobe", "-v", "error", "-show_entries", "stream=id", "-of", "csv=p=0", late)
+	ids := slices.Compact(slices.Sorted(slices.Values(strings.Fields(pids))))
+	if !slices.Equal(ids, []string{"0x150"}) {
+		t.Errorf("late viewer sees streams %q, want the new PID 0x150 only", ids)
 	}
 }
