@@ -295,6 +295,64 @@ func smallReceiveBuffer(network, address string, c syscall.RawConn) error {
 	return serr
 }
 
+// dialFrozen opens a TCP connection with a small receive buffer, sends
+// hello (a request, or nothing) and never reads: a viewer that froze. It is
+// closed at cleanup.
+func dialFrozen(t *testing.T, address, hello string) net.Conn {
+	t.Helper()
+	d := net.Dialer{Timeout: ioTimeout, Control: smallReceiveBuffer}
+	c, err := d.Dial("tcp", address)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	if _, err := io.WriteString(c, hello); err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// readTimed reads want from every viewer concurrently, comparing as it
+// reads without keeping a copy, and notes when each batch of batchSize
+// bytes was complete; a viewer is hung up on after ioTimeout. wait blocks
+// until all are done and returns the times by viewer and batch, and why
+// each viewer stopped short.
+func readTimed(views []viewer, want []byte, batchSize int) (wait func() ([][]time.Time, []error)) {
+	batches := len(want) / batchSize
+	arrived := make([][]time.Time, len(views))
+	errs := make([]error, len(views))
+	var wg sync.WaitGroup
+	for i, v := range views {
+		arrived[i] = make([]time.Time, batches)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			timer := time.AfterFunc(ioTimeout, func() { v.Close() })
+			defer timer.Stop()
+			buf := make([]byte, 32<<10)
+			for off, next := 0, 0; off < len(want); {
+				m, err := v.Read(buf[:min(len(buf), len(want)-off)])
+				if !bytes.Equal(buf[:m], want[off:off+m]) {
+					errs[i] = fmt.Errorf("bytes differ from the published ones in %d..%d (packet %d)", off, off+m, off/188)
+					return
+				}
+				off += m
+				for ; next < batches && off >= (next+1)*batchSize; next++ {
+					arrived[i][next] = time.Now()
+				}
+				if err != nil {
+					errs[i] = fmt.Errorf("after %d of %d bytes: %w", off, len(want), err)
+					return
+				}
+			}
+		}()
+	}
+	return func() ([][]time.Time, []error) {
+		wg.Wait()
+		return arrived, errs
+	}
+}
+
 // A publisher sends a stream's bytes to an ingest; Close ends the session
 // and reports how the server answered it.
 type publisher interface {

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net"
 	"net/http"
 	"runtime"
@@ -178,8 +179,9 @@ func TestManyViewersGetIdenticalBytes(t *testing.T) {
 	}
 }
 
-// TestFrozenViewer proves that one viewer that stops reading neither slows
-// the others nor makes the server hold a copy of the stream for it.
+// TestFrozenViewer proves, for every output, that one viewer that stops
+// reading neither slows the others nor makes the server hold a copy of the
+// stream for it.
 func TestFrozenViewer(t *testing.T) {
 	// The kernel buffers a few MB for a viewer that does not read (the
 	// server's send buffer grows up to net.ipv4.tcp_wmem, 4 MB), so the
@@ -189,94 +191,85 @@ func TestFrozenViewer(t *testing.T) {
 		batches   = 128
 		batchSize = 64 << 10 / 188 * 188
 	)
-	cfg := testConfig("live")
-	cfg.Streams["live"] = config.StreamOptions{RingBytes: ringBytes, WriteTimeout: config.Duration(2 * time.Second)}
-	n := startNode(t, cfg)
-	c := httpClient(t)
 	want := tsPackets(0, batches*batchSize/188)
+	normal := map[string]int{"ws": 2, "http": 1, "tcp": 2} // outputs 0, 0, 2, 4, 4
+	for _, frozen := range []struct {
+		proto string
+		dial  func(t *testing.T, n *Node) // connects a viewer that never reads
+	}{
+		{"ws", func(t *testing.T, n *Node) {
+			dialWSWith(t, wsURL(addr(t, n, "http", "http", ""), "/ws/live"), true,
+				&websocket.Dialer{HandshakeTimeout: ioTimeout, NetDialContext: (&net.Dialer{Control: smallReceiveBuffer}).DialContext})
+		}},
+		{"http", func(t *testing.T, n *Node) {
+			dialFrozen(t, addr(t, n, "http", "http", ""), "GET /live/live.ts HTTP/1.1\r\nHost: test\r\n\r\n")
+		}},
+		{"tcp", func(t *testing.T, n *Node) { dialFrozen(t, addr(t, n, "play", "tcp", "live"), "") }},
+	} {
+		t.Run(frozen.proto, func(t *testing.T) {
+			cfg := testConfig("live")
+			cfg.Streams["live"] = config.StreamOptions{RingBytes: ringBytes, WriteTimeout: config.Duration(2 * time.Second)}
+			n := startNode(t, cfg)
+			c := httpClient(t)
 
-	// The frozen viewer: connected, never read.
-	dialWSWith(t, wsURL(addr(t, n, "http", "http", ""), "/ws/live"), true,
-		&websocket.Dialer{HandshakeTimeout: ioTimeout, NetDialContext: (&net.Dialer{Control: smallReceiveBuffer}).DialContext})
-	var views []viewer
-	for _, i := range []int{0, 0, 2, 4, 4} { // ws, ws, http, tcp, tcp
-		views = append(views, outputs[i].dial(t, n, c, "live"))
-	}
-	waitViewers(t, n, "live", map[string]int{"ws": 3, "http": 1, "tcp": 2})
+			frozen.dial(t, n)
+			var views []viewer
+			for _, i := range []int{0, 0, 2, 4, 4} {
+				views = append(views, outputs[i].dial(t, n, c, "live"))
+			}
+			all := maps.Clone(normal)
+			all[frozen.proto]++
+			waitViewers(t, n, "live", all)
 
-	// Normal viewers compare as they read and note when each batch was
-	// complete; they keep no copy, so the heap measures the server.
-	arrived := make([][batches]time.Time, len(views))
-	errs := make([]error, len(views))
-	var wg sync.WaitGroup
-	for i, v := range views {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			timer := time.AfterFunc(ioTimeout, func() { v.Close() })
-			defer timer.Stop()
-			buf := make([]byte, 32<<10)
-			for off, next := 0, 0; off < len(want); {
-				m, err := v.Read(buf[:min(len(buf), len(want)-off)])
-				if !bytes.Equal(buf[:m], want[off:off+m]) {
-					errs[i] = fmt.Errorf("bytes differ from the published ones in %d..%d (packet %d)", off, off+m, off/188)
-					return
+			// Normal viewers keep no copy, so the heap measures the server.
+			wait := readTimed(views, want, batchSize)
+			base := heapInuse()
+			p := dialTCP(t, addr(t, n, "ingest", "tcp", "live"))
+			var published [batches]time.Time
+			for i := range batches {
+				if _, err := p.Write(want[i*batchSize : (i+1)*batchSize]); err != nil {
+					t.Fatal(err)
 				}
-				off += m
-				for ; next < batches && off >= (next+1)*batchSize; next++ {
-					arrived[i][next] = time.Now()
+				published[i] = time.Now()
+				time.Sleep(5 * time.Millisecond)
+			}
+			arrived, errs := wait()
+			// The frozen viewer is still connected, its write stuck: a
+			// server that queued a copy per viewer would hold most of the
+			// stream for it.
+			grown := int64(heapInuse()) - int64(base)
+			runtime.KeepAlive(want) // in both measurements
+			st := stats(t, n, "live")
+			t.Logf("heap grew %d KiB while publishing %d KiB; frozen viewer got %d KiB",
+				grown>>10, len(want)>>10, (st.BytesOut-int64(len(views)*len(want)))>>10)
+			if st.Readers[frozen.proto] != all[frozen.proto] {
+				t.Logf("the frozen viewer was cut before the heap was measured: %v", st.Cuts)
+			}
+			if limit := int64(2 * ringBytes); grown > limit {
+				t.Errorf("heap grew by %d KiB, want under %d KiB (ring %d KiB)", grown>>10, limit>>10, ringBytes>>10)
+			}
+
+			for i := range views {
+				if errs[i] != nil {
+					t.Errorf("viewer %d: %v", i, errs[i])
+					continue
 				}
-				if err != nil {
-					errs[i] = fmt.Errorf("after %d of %d bytes: %w", off, len(want), err)
-					return
+				for b := range batches {
+					if late := arrived[i][b].Sub(published[b]); late > time.Second {
+						t.Errorf("viewer %d: batch %d arrived %v after it was published", i, b, late)
+						break
+					}
 				}
 			}
-		}()
-	}
-	base := heapInuse()
-
-	p := dialTCP(t, addr(t, n, "ingest", "tcp", "live"))
-	var published [batches]time.Time
-	for i := range batches {
-		if _, err := p.Write(want[i*batchSize : (i+1)*batchSize]); err != nil {
-			t.Fatal(err)
-		}
-		published[i] = time.Now()
-		time.Sleep(5 * time.Millisecond)
-	}
-	wg.Wait()
-	// The frozen viewer is still connected, its write stuck: a server that
-	// queued a copy per viewer would hold most of the stream for it.
-	grown := int64(heapInuse()) - int64(base)
-	runtime.KeepAlive(want) // in both measurements
-	st := stats(t, n, "live")
-	t.Logf("heap grew %d KiB while publishing %d KiB; frozen viewer got %d KiB",
-		grown>>10, len(want)>>10, (st.BytesOut-int64(len(views)*len(want)))>>10)
-	if st.Readers["ws"] != 3 {
-		t.Logf("the frozen viewer was cut before the heap was measured: %v", st.Cuts)
-	}
-	if limit := int64(2 * ringBytes); grown > limit {
-		t.Errorf("heap grew by %d KiB, want under %d KiB (ring %d KiB)", grown>>10, limit>>10, ringBytes>>10)
-	}
-
-	for i := range views {
-		if errs[i] != nil {
-			t.Errorf("viewer %d: %v", i, errs[i])
-			continue
-		}
-		for b := range batches {
-			if late := arrived[i][b].Sub(published[b]); late > time.Second {
-				t.Errorf("viewer %d: batch %d arrived %v after it was published", i, b, late)
-				break
+			cut := func() int64 { s := stats(t, n, "live"); return s.Cuts["write timeout"] + s.Cuts["too slow"] }
+			waitFor(t, 5*time.Second, func() bool { return cut() >= 1 },
+				func() string { return fmt.Sprintf("frozen viewer not disconnected: %v", stats(t, n, "live").Cuts) })
+			st = stats(t, n, "live")
+			t.Logf("frozen %s viewer cut: %v", frozen.proto, st.Cuts)
+			if cut() != 1 || len(st.Cuts) != 1 || !maps.Equal(st.Readers, normal) {
+				t.Errorf("disconnects %v, viewers %v: want only the frozen %s viewer cut, %v left", st.Cuts, st.Readers, frozen.proto, normal)
 			}
-		}
-	}
-	cut := func() int64 { s := stats(t, n, "live"); return s.Cuts["write timeout"] + s.Cuts["too slow"] }
-	waitFor(t, 5*time.Second, func() bool { return cut() >= 1 },
-		func() string { return fmt.Sprintf("frozen viewer not disconnected: %v", stats(t, n, "live").Cuts) })
-	st = stats(t, n, "live")
-	if cut() != 1 || len(st.Cuts) != 1 || st.Readers["ws"] != 2 || st.Readers["tcp"] != 2 || st.Readers["http"] != 1 {
-		t.Errorf("disconnects %v, viewers %v: want only the frozen one cut", st.Cuts, st.Readers)
+		})
 	}
 }
 

@@ -100,11 +100,15 @@ func (v *Viewer) Run(ctx context.Context) string {
 	v.log.Info("viewer connected")
 	// When the stream closes, a write stuck on a viewer that does not read
 	// is cut at once instead of at its deadline.
+	cut := make(chan struct{})
 	stop := context.AfterFunc(v.r.Stream().Context(), func() {
 		v.conn.SetWriteDeadline(time.Now())
+		close(cut)
 	})
 	reason, clean := v.loop(ctx)
-	stop()
+	if !stop() {
+		<-cut // the cut has begun: let it finish before end sets its deadline
+	}
 	if clean && (reason == ReasonShutdown || reason == ReasonTooSlow) {
 		v.end(reason)
 	}
