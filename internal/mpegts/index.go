@@ -29,6 +29,7 @@ type Indexer struct {
 	ccErrors int64
 
 	haveKey bool
+	keyOpen bool // the PES of the newest key has not ended yet
 	lastKey int64
 	nkeys   int64
 	gop     int64
@@ -106,6 +107,10 @@ func (x *Indexer) PSI() []byte { return x.psi.psi }
 // PSIVersion increments whenever the PSI bytes change; 0 means none yet.
 func (x *Indexer) PSIVersion() int { return x.psi.version }
 
+// KeyOpen reports whether the PES of the newest key is still arriving: a
+// viewer started there would wait for the rest of the keyframe.
+func (x *Indexer) KeyOpen() bool { return x.keyOpen }
+
 // NeedsKey reports whether viewers must start at a keyframe: true once a
 // PMT with MPEG-1/2, H.264 or H.265 video is known. It is false before, and
 // for programs without such video, whose keys are every PES start.
@@ -152,6 +157,9 @@ func (x *Indexer) packet(p []byte) {
 		}
 		if lost {
 			x.es.lost() // a PES that starts here is fine
+		}
+		if pusi && x.keyOpen && x.n > x.lastKey {
+			x.keyOpen = false // the next PES starts: the keyframe is whole
 		}
 		if key, ok := x.es.packet(p[start:], pusi, x.n); ok {
 			x.addKey(key)
@@ -202,7 +210,7 @@ func (x *Indexer) addKey(k int64) {
 	if x.haveKey {
 		x.gop = k - x.lastKey
 	}
-	x.haveKey, x.lastKey = true, k
+	x.haveKey, x.lastKey, x.keyOpen = true, k, true
 	x.nkeys++
 	x.keys = append(x.keys, k)
 }

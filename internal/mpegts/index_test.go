@@ -338,3 +338,35 @@ func FuzzIndexer(f *testing.F) {
 		}
 	})
 }
+
+// TestKeyOpen: after a key, KeyOpen holds until the next PES of that PID
+// starts, when the keyframe is whole.
+func TestKeyOpen(t *testing.T) {
+	data := readVector(t, "h264_aac.ts")
+	var x Indexer
+	var key int64 = -1
+	checked := 0
+	for n := int64(0); n*PacketSize < int64(len(data)); n++ {
+		p := data[n*PacketSize : (n+1)*PacketSize]
+		if keys := x.Feed(p); len(keys) > 0 {
+			key = keys[len(keys)-1]
+		}
+		if key < 0 {
+			continue
+		}
+		kp := data[key*PacketSize:]
+		samePID := p[1]&0x1f == kp[1]&0x1f && p[2] == kp[2]
+		if samePID && p[1]&0x40 != 0 && n > key {
+			if x.KeyOpen() {
+				t.Fatalf("packet %d starts the PES after the key at %d, KeyOpen still true", n, key)
+			}
+			checked++
+			key = -1
+		} else if !x.KeyOpen() {
+			t.Fatalf("packet %d: KeyOpen false before the keyframe at %d ended", n, key)
+		}
+	}
+	if checked < 2 {
+		t.Fatalf("checked %d keyframe ends, want at least 2", checked)
+	}
+}

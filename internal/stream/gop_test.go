@@ -13,6 +13,18 @@ import (
 // Real ffmpeg output (see internal/mpegts/index_test.go for the commands).
 var gopFiles = []string{"../mpegts/testdata/h264_aac.ts", "../mpegts/testdata/mpeg1.ts"}
 
+// keyEnd returns the offset of the packet that starts the next PES on the
+// PID of the key at off: where the keyframe is whole.
+func keyEnd(data []byte, off int64) int64 {
+	pid := func(o int64) int { return int(data[o+1]&0x1f)<<8 | int(data[o+2]) }
+	for o := off + mpegts.PacketSize; o < int64(len(data)); o += mpegts.PacketSize {
+		if pid(o) == pid(off) && data[o+1]&0x40 != 0 {
+			return o
+		}
+	}
+	return int64(len(data))
+}
+
 // fileKeys returns the file and the byte offsets of its keyframes.
 func fileKeys(t *testing.T, name string) ([]byte, []int64) {
 	t.Helper()
@@ -48,15 +60,23 @@ func readAvailable(t *testing.T, r *Reader) []byte {
 	}
 }
 
-// lastKeyBefore returns the newest key at or before off, or -1.
-func lastKeyBefore(keys []int64, off int64) int64 {
-	k := int64(-1)
-	for _, o := range keys {
-		if o <= off {
-			k = o
+// joinKey is where a reader joining after published bytes should start:
+// the newest key found by then, or the one before while the newest
+// keyframe is incomplete; -1 before the first key.
+func joinKey(data []byte, keys []int64, published int64) int64 {
+	i := -1
+	for j, o := range keys {
+		if o <= published-mpegts.PacketSize {
+			i = j
 		}
 	}
-	return k
+	if i > 0 && keyEnd(data, keys[i]) >= published {
+		i--
+	}
+	if i < 0 {
+		return -1
+	}
+	return keys[i]
 }
 
 func TestJoinStartsAtNewestKeyAfterPSI(t *testing.T) {
@@ -84,7 +104,7 @@ func TestJoinStartsAtNewestKeyAfterPSI(t *testing.T) {
 			}
 			for _, j := range joins {
 				got := readAvailable(t, j.r)
-				key := lastKeyBefore(keys, j.off-mpegts.PacketSize)
+				key := joinKey(data, keys, j.off)
 				if key < 0 {
 					// Before the first key: it waits, then starts there.
 					key = keys[0]

@@ -80,14 +80,15 @@ func (r *Reader) placeLocked() {
 	s := r.s
 	ring := s.ring
 	r.epoch, r.waitKey, r.needPSI = s.ts.epoch, false, s.ts.psi != nil
+	key, usable := s.joinKey()
 	switch {
 	case s.ts.psi == nil || !s.ts.needsKey && !ring.hasKey:
 		r.moveLocked(ring.head, 0, ring.off)
-	case !s.ts.needsKey || s.gopUsable():
-		r.moveToKeyLocked()
-		if s.ts.needsKey {
-			s.ts.gopJoins++
-		}
+	case !s.ts.needsKey:
+		r.moveToKeyLocked(ring.key)
+	case usable:
+		r.moveToKeyLocked(key)
+		s.ts.gopJoins++
 	default:
 		r.moveLocked(ring.head, 0, ring.off)
 		r.waitKey, r.needPSI = true, false
@@ -106,8 +107,7 @@ func (r *Reader) moveLocked(seq uint64, skip int, off int64) {
 	r.seq, r.skip, r.off = seq, skip, off
 }
 
-func (r *Reader) moveToKeyLocked() {
-	k := r.s.ring.key
+func (r *Reader) moveToKeyLocked(k keyPoint) {
 	r.moveLocked(k.seq, int(k.off-r.s.ring.at(k.seq).off), k.off)
 }
 
@@ -164,7 +164,7 @@ func (r *Reader) waitKeyLocked() {
 	ring := s.ring
 	switch {
 	case ring.hasKey && ring.key.off >= r.waitFrom:
-		r.moveToKeyLocked()
+		r.moveToKeyLocked(ring.key)
 	case time.Duration(s.now().UnixNano()-r.waitAt) > s.opts.GOPMaxAge:
 		r.moveLocked(ring.head, 0, ring.off)
 		s.ts.keyTimeouts++

@@ -46,6 +46,9 @@ type ring struct {
 	block    []byte // free space of the current block
 	key      keyPoint
 	hasKey   bool // key is the newest key point, still in the ring
+	keyOpen  bool // the keyframe at key is still arriving
+	prev     keyPoint
+	hasPrev  bool // prev is the key point before key, still in the ring
 }
 
 func newRing(maxBytes int64) *ring {
@@ -82,7 +85,13 @@ func (r *ring) evict() {
 	if r.hasKey && r.key.seq < r.tail {
 		r.hasKey = false
 	}
+	if r.hasPrev && r.prev.seq < r.tail {
+		r.hasPrev = false
+	}
 }
+
+// clearKeys forgets the key points (the stream's PSI changed).
+func (r *ring) clearKeys() { r.hasKey, r.hasPrev, r.keyOpen = false, false, false }
 
 // markKey records a key point at stream offset off, which must be in the
 // ring (keys are found a few packets late, so it may be in an older chunk).
@@ -94,6 +103,7 @@ func (r *ring) markKey(off int64) {
 	for r.at(seq).off > off {
 		seq--
 	}
+	r.prev, r.hasPrev = r.key, r.hasKey
 	r.key = keyPoint{seq: seq, off: off, at: r.at(seq).at}
 	r.hasKey = true
 }

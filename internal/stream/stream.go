@@ -277,7 +277,7 @@ func (s *Stream) Stats() Stats {
 	switch {
 	case s.opts.NoGOPCache:
 		st.GOPCache = "off"
-	case s.ring.hasKey && !s.gopUsable():
+	case s.ring.hasKey && !s.withinBounds(s.ring.key):
 		st.GOPCache = "exceeded"
 	default:
 		st.GOPCache = "on"

@@ -66,7 +66,7 @@ func (s *Stream) newTSSessionLocked(ts *tsSession) {
 func (s *Stream) newEpochLocked(off int64) {
 	s.ts.epoch++
 	s.ts.epochOff = off
-	s.ring.hasKey = false
+	s.ring.clearKeys()
 }
 
 // updateTSLocked takes what the publisher's index found in the data just
@@ -87,19 +87,30 @@ func (s *Stream) updateTSLocked(ts *tsSession, start int64, now time.Time) {
 			s.ring.markKey(off)
 		}
 	}
+	s.ring.keyOpen = x.KeyOpen()
 	if now.Sub(ts.infoAt) >= infoEvery {
 		ts.infoAt = now
 		s.ts.info, s.ts.hasInfo = x.Info(), true
 	}
 }
 
-// gopUsable reports whether the newest key can start a reader: in the
-// ring, GOP cache on, and the GOP since it within the bounds.
-func (s *Stream) gopUsable() bool {
+// joinKey returns the key a reader can start from, if the GOP cache is on
+// and the data since that key is within its bounds. That is the newest key,
+// or, while the newest keyframe is still arriving, the one before it: the
+// viewer then decodes at once instead of waiting for the rest of the
+// keyframe, for one more GOP of delay.
+func (s *Stream) joinKey() (keyPoint, bool) {
 	r := s.ring
 	if !r.hasKey || s.opts.NoGOPCache {
-		return false
+		return keyPoint{}, false
 	}
-	return r.off-r.key.off <= s.opts.GOPMaxBytes &&
-		time.Duration(s.now().UnixNano()-r.key.at) <= s.opts.GOPMaxAge
+	if r.keyOpen && r.hasPrev && s.withinBounds(r.prev) {
+		return r.prev, true
+	}
+	return r.key, s.withinBounds(r.key)
+}
+
+func (s *Stream) withinBounds(k keyPoint) bool {
+	return s.ring.off-k.off <= s.opts.GOPMaxBytes &&
+		time.Duration(s.now().UnixNano()-k.at) <= s.opts.GOPMaxAge
 }
