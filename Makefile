@@ -29,6 +29,7 @@ deps:
 bench: build
 	$(GO) test -run '^$$' -bench . -benchmem ./internal/...
 	$(GO) run ./cmd/tsbench -bin bin/tsstream -viewers 100,1000
+	$(GO) run ./cmd/tsbench -bin bin/tsstream -ttff
 
 # Runs each fuzz target for FUZZTIME (default 30s).
 FUZZTIME ?= 30s

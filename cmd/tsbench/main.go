@@ -1,8 +1,10 @@
 // Command tsbench is tsstream's load harness: real-time TS to N WebSocket viewers, one JSON line of figures per N.
+// With -ttff it measures instead how soon new viewers of an encoded stream can show a picture, GOP cache on and off.
 package main
 
 import (
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"net/http"
@@ -21,18 +23,25 @@ type options struct {
 	rate     int64 // bits per second
 	sch      schedule
 	parallel int
+	ttff     ttffOptions
 }
 
 func main() { os.Exit(run(os.Args[1:])) }
 
 func run(args []string) int {
 	o, err := parseFlags(args)
+	if errors.Is(err, flag.ErrHelp) {
+		return 0
+	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "tsbench:", err)
 		return 2
 	}
 	if lim, err := raiseNofile(); err != nil {
 		logf("cannot raise RLIMIT_NOFILE (now %d): %v", lim, err)
+	}
+	if o.ttff.on {
+		return runTTFF(o)
 	}
 	enc := json.NewEncoder(os.Stdout)
 	for _, n := range o.viewers {
@@ -53,11 +62,16 @@ func parseFlags(args []string) (options, error) {
 	viewers := fs.String("viewers", "100,1000", "comma-separated viewer `counts`, one run each")
 	rate := fs.String("rate", "2M", "publish `rate` in bits/s (k, M, G suffixes)")
 	fs.DurationVar(&o.sch.window, "duration", 20*time.Second, "measured window")
-	fs.DurationVar(&o.sch.warmup, "warmup", 2*time.Second, "publishing before the window")
+	fs.DurationVar(&o.sch.warmup, "warmup", 2*time.Second, "publishing before the window (-ttff: before viewers join)")
 	fs.DurationVar(&o.sch.tail, "tail", time.Second, "publishing after the window, so its last bytes arrive")
 	fs.IntVar(&o.parallel, "parallel", 32, "viewers connecting at a time")
+	o.ttff.flags(fs)
+	fs.Usage = func() { usage(fs) }
 	if err := fs.Parse(args); err != nil {
 		return o, err
+	}
+	if o.ttff.on && !isSet(fs, "viewers") {
+		*viewers = strconv.Itoa(ttffViewers)
 	}
 	for s := range strings.SplitSeq(*viewers, ",") {
 		n, err := strconv.Atoi(strings.TrimSpace(s))
@@ -73,7 +87,21 @@ func parseFlags(args []string) (options, error) {
 	if o.sch.window <= 0 || o.sch.warmup < 0 || o.sch.tail < 0 || o.parallel <= 0 {
 		return o, fmt.Errorf("-duration and -parallel must be positive, -warmup and -tail not negative")
 	}
-	return o, nil
+	return o, o.ttff.check()
+}
+
+func usage(fs *flag.FlagSet) {
+	fmt.Fprintf(fs.Output(), "Usage: tsbench [flags]\n\n"+
+		"Load mode (default): for each -viewers count, a fresh relay, N WebSocket viewers, synthetic TS at\n"+
+		"-rate for -warmup + -duration + -tail; one JSON line per count.\n\n%s\nFlags:\n", ttffUsage)
+	fs.PrintDefaults()
+}
+
+// isSet reports whether the flag name was given on the command line.
+func isSet(fs *flag.FlagSet, name string) bool {
+	set := false
+	fs.Visit(func(f *flag.Flag) { set = set || f.Name == name })
+	return set
 }
 
 // parseRate parses "2M", "500k", "2000000" as bits per second.

@@ -8,9 +8,11 @@ import (
 )
 
 // The synthetic stream is MPEG-TS with four PIDs: the PAT (0), a PMT
-// (0x1000) declaring an H.264 video PID (0x100) and a private data PID
-// (0x1FF0), video packets whose payload is filler, and marker packets on
-// 0x1FF0. Every packet carries a payload, so the continuity counter of each
+// (0x1000) declaring two private data PIDs, 0x100 and 0x1FF0, "video"
+// packets on 0x100 whose payload is filler, and marker packets on 0x1FF0.
+// The filler PID is not declared as video: it has no keyframes, and the
+// relay starts viewers of TS video only at a keyframe, so they would get
+// nothing. Every packet carries a payload, so the continuity counter of each
 // PID steps by one per packet. It is written in groups of 7 packets (1316
 // bytes, what ffmpeg writes over UDP and TCP), paced to the rate.
 //
@@ -229,12 +231,12 @@ func patSection() []byte {
 	return binary.BigEndian.AppendUint32(s, crc32MPEG(s))
 }
 
-// pmtSection declares the video PID (H.264, also the PCR PID) and the
-// marker PID (private data).
+// pmtSection declares the filler PID (also the PCR PID) and the marker PID,
+// both private data (stream_type 0x06).
 func pmtSection() []byte {
 	s := []byte{0x02, 0xB0, 23, 0x00, 0x01, 0xC1, 0x00, 0x00,
 		0xE0 | pidVideo>>8, pidVideo & 0xFF, 0xF0, 0x00,
-		0x1B, 0xE0 | pidVideo>>8, pidVideo & 0xFF, 0xF0, 0x00,
+		0x06, 0xE0 | pidVideo>>8, pidVideo & 0xFF, 0xF0, 0x00,
 		0x06, 0xE0 | pidMarker>>8, pidMarker & 0xFF, 0xF0, 0x00}
 	return binary.BigEndian.AppendUint32(s, crc32MPEG(s))
 }

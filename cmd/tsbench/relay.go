@@ -37,11 +37,13 @@ type relay struct {
 	echoed int
 }
 
-// startRelay runs bin on loopback ports chosen by the kernel and waits
-// until it has logged the HTTP and TCP ingest addresses.
-func startRelay(bin string) (*relay, error) {
-	cmd := exec.Command(bin, "-http", "127.0.0.1:0", "-ingest", "127.0.0.1:0",
-		"-ws", "", "-log-level", "info")
+// startRelay runs bin on loopback ports chosen by the kernel, with extra
+// arguments (such as -config) after ours, and waits until it has logged the
+// HTTP and TCP ingest addresses.
+func startRelay(bin string, extra ...string) (*relay, error) {
+	args := append([]string{"-http", "127.0.0.1:0", "-ingest", "127.0.0.1:0",
+		"-ws", "", "-log-level", "info"}, extra...)
+	cmd := exec.Command(bin, args...)
 	cmd.Stdout = os.Stderr // our stdout carries only the JSON lines
 	stderr, err := cmd.StderrPipe()
 	if err != nil {

@@ -5,6 +5,8 @@ import (
 	"encoding/binary"
 	"testing"
 	"time"
+
+	"github.com/tsstream/tsstream/internal/mpegts"
 )
 
 // frame builds an unmasked server frame.
@@ -136,6 +138,22 @@ func TestLossIsSeen(t *testing.T) {
 	}
 	if v.st.ccErrors == 0 {
 		t.Error("a lost group left no continuity error")
+	}
+}
+
+// TestRelayNeedsNoKey: the relay holds new viewers of TS video until a
+// keyframe, which the synthetic stream never has; it must not look like
+// video to the relay's indexer.
+func TestRelayNeedsNoKey(t *testing.T) {
+	p := newPublisher(time.Now())
+	var x mpegts.Indexer
+	for range 50 {
+		x.Feed(p.next())
+	}
+	in := x.Info()
+	if x.NeedsKey() || in.Video != nil || len(in.Programs) != 1 || len(in.Programs[0].Streams) != 2 {
+		t.Errorf("needs key %v, video %+v, programs %+v; want no video, one program of two streams",
+			x.NeedsKey(), in.Video, in.Programs)
 	}
 }
 
