@@ -113,7 +113,7 @@ func (v *Viewer) Run(ctx context.Context) string {
 		v.end(reason)
 	}
 	v.r.Close(reason)
-	v.log.Info("viewer disconnected", "reason", reason, "bytes", v.sent,
+	v.log.Info("viewer disconnected", "reason", reason, "bytes", v.sent, "skips", v.r.Skips(),
 		"duration", time.Since(start).Round(time.Millisecond))
 	return reason
 }

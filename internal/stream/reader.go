@@ -56,8 +56,9 @@ type Reader struct {
 	bufs  [maxBatchChunks][]byte
 	skips []time.Time // recent skips, for the disconnect policy
 
-	sent   atomic.Int64
-	closed atomic.Bool
+	sent    atomic.Int64
+	skipped atomic.Int64 // times this reader fell out of the ring
+	closed  atomic.Bool
 }
 
 // NewReader adds a reader, placed as ts.go describes: for TS video, at the
@@ -214,12 +215,17 @@ func (r *Reader) skipLocked() error {
 		}
 	}
 	r.skips = append(keep, now)
+	r.skipped.Add(1)
 	s.log.Debug("reader skipped", "protocol", r.info.Protocol, "remote", r.info.Remote, "bytes", skipped)
 	if len(r.skips) > s.opts.MaxSkips {
 		return ErrTooSlow
 	}
 	return nil
 }
+
+// Skips returns how many times the reader fell out of the ring and skipped
+// ahead.
+func (r *Reader) Skips() int64 { return r.skipped.Load() }
 
 // Sent records n payload bytes delivered to the viewer.
 func (r *Reader) Sent(n int) { r.sent.Add(int64(n)) }

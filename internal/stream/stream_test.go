@@ -163,7 +163,7 @@ func TestSlowReaderSkipsThenIsCut(t *testing.T) {
 		}
 	}
 	st := h.Get("s").Stats()
-	if st.Skips != 3 || st.SkipBytes <= 0 {
+	if st.Skips != 3 || st.SkipBytes <= 0 || slow.Skips() != 3 || fast.Skips() != 0 {
 		t.Fatalf("skips = %d (%d bytes), want 3", st.Skips, st.SkipBytes)
 	}
 	if st.RingBytes > 256<<10 {
