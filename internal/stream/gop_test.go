@@ -164,3 +164,36 @@ func TestNewPublisherRestartsReadersAtItsFirstKey(t *testing.T) {
 		t.Fatalf("after the new publisher: got %d bytes, want PSI + its first key onwards (%d bytes)", len(got), len(want))
 	}
 }
+
+// TestSlowReaderSkipsToKeyframe: a reader that fell out of the ring of a TS
+// video stream resumes at a keyframe, after the PAT/PMT, never at an
+// arbitrary packet.
+func TestSlowReaderSkipsToKeyframe(t *testing.T) {
+	data, keys := fileKeys(t, gopFiles[0])
+	h := newTestHub(t, Options{RingBytes: 64 << 10, MaxSkips: 10})
+	slow, _ := h.NewReader("v", ReaderInfo{})
+	p, _ := h.Publish("v", PublisherInfo{})
+	p.Write(data[:keys[0]+20*mpegts.PacketSize])
+	readAvailable(t, slow) // in step with the stream, then it stops reading
+	for range 4 { // 4 copies, about 200 KB, through a 64 KiB ring
+		for off := 0; off < len(data); off += 7 * mpegts.PacketSize {
+			p.Write(data[off:min(off+7*mpegts.PacketSize, len(data))])
+		}
+	}
+	got := readAvailable(t, slow)
+	psi := h.Get("v").ts.psi
+	if !bytes.HasPrefix(got, psi) {
+		t.Fatal("after the skip the reader did not get the PAT/PMT first")
+	}
+	first := got[len(psi) : len(psi)+mpegts.PacketSize]
+	atKey := false
+	for _, k := range keys {
+		atKey = atKey || bytes.Equal(first, data[k:k+mpegts.PacketSize])
+	}
+	if !atKey {
+		t.Fatal("after the skip the reader resumed at a packet that starts no keyframe")
+	}
+	if st := h.Get("v").Stats(); st.Skips != 1 || slow.Skips() != 1 {
+		t.Fatalf("skips: stream %d, reader %d; want 1", st.Skips, slow.Skips())
+	}
+}
