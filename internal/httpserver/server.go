@@ -32,9 +32,10 @@ type Listener struct {
 // http.Server.Shutdown does not wait for them: call Wait after closing the
 // hub.
 type Server struct {
-	Hub  *stream.Hub
-	Node Node
-	Log  *slog.Logger // nil discards
+	Hub     *stream.Hub
+	Node    Node
+	Metrics http.Handler // serves GET /metrics; nil: not served
+	Log     *slog.Logger // nil discards
 
 	viewers sync.WaitGroup // hijacked viewer connections
 }
@@ -55,6 +56,9 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("GET /api/v1/streams", s.apiStreams)
 	mux.HandleFunc("GET /api/v1/streams/{stream}", s.apiStream)
 	mux.HandleFunc("GET /api/v1/node", s.apiNode)
+	if s.Metrics != nil {
+		mux.Handle("GET /metrics", s.Metrics)
+	}
 	return mux
 }
 

@@ -15,6 +15,7 @@ import (
 
 	"github.com/tsstream/tsstream/internal/config"
 	"github.com/tsstream/tsstream/internal/httpserver"
+	"github.com/tsstream/tsstream/internal/metrics"
 	"github.com/tsstream/tsstream/internal/mpegts"
 	"github.com/tsstream/tsstream/internal/stream"
 	"github.com/tsstream/tsstream/internal/tcp"
@@ -46,7 +47,7 @@ func New(cfg *config.Config, log *slog.Logger, version string) *Node {
 		ValidName: config.ValidStreamName,
 		Log:       log,
 	})
-	n.web = &httpserver.Server{Hub: n.hub, Log: log}
+	n.web = &httpserver.Server{Hub: n.hub, Log: log, Metrics: metrics.Handler(n.hub, cfg.Name, version)}
 	return n
 }
 

@@ -554,6 +554,11 @@ func TestAPIAndHealth(t *testing.T) {
 	if status, body := httpGet(t, c, httpURL(base, "/healthz")); status != http.StatusOK {
 		t.Errorf("/healthz: %d %q", status, body)
 	}
+	// The node serves the hub's metrics (internal/metrics tests them in full).
+	wantLine := fmt.Sprintf("tsstream_stream_bytes_in_total{stream=\"live\"} %d\n", len(want))
+	if status, body := httpGet(t, c, httpURL(base, "/metrics")); status != http.StatusOK || !strings.Contains(body, wantLine) {
+		t.Errorf("/metrics: %d, want a line %q", status, wantLine)
+	}
 	type streamJSON struct {
 		Name      string         `json:"name"`
 		Format    string         `json:"format"`
