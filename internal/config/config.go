@@ -57,6 +57,10 @@ type HTTP struct {
 	// MaxHeaderBytes bounds the size of a request's headers (default 16KiB,
 	// 1KiB to 1MiB).
 	MaxHeaderBytes Size `yaml:"max_header_bytes"`
+	// ReusePort sets SO_REUSEPORT, so that several tsstream processes on
+	// one host can share this port and the kernel spreads connections
+	// among them (default false).
+	ReusePort bool `yaml:"reuse_port"`
 }
 
 // Ingest is a listener that receives a published stream over TCP and/or UDP.
@@ -80,6 +84,8 @@ type Play struct {
 	// Protocol is ws (WebSocket on any path) or tcp (raw TS written to each
 	// connection); required.
 	Protocol string `yaml:"protocol"`
+	// ReusePort sets SO_REUSEPORT, as for the HTTP server.
+	ReusePort bool `yaml:"reuse_port"`
 }
 
 // StreamOptions are the settings of a stream.

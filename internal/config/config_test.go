@@ -72,13 +72,13 @@ func fullConfig() *Config {
 		LogLevel:        "debug",
 		DefaultStream:   "main",
 		ShutdownTimeout: sec(15),
-		HTTP:            HTTP{Listen: "127.0.0.1:8080", ReadHeaderTimeout: sec(5), MaxHeaderBytes: 32 * 1024},
+		HTTP:            HTTP{Listen: "127.0.0.1:8080", ReadHeaderTimeout: sec(5), MaxHeaderBytes: 32 * 1024, ReusePort: true},
 		Ingest: []Ingest{
 			{Listen: ":9001", Stream: "main", Protocols: []string{"tcp", "udp"}},
 			{Listen: "0.0.0.0:9002", Stream: "cam1", Protocols: []string{"udp"}},
 		},
 		Play: []Play{
-			{Listen: ":9003", Stream: "main", Protocol: "ws"},
+			{Listen: ":9003", Stream: "main", Protocol: "ws", ReusePort: true},
 			{Listen: "[::1]:9004", Stream: "cam1", Protocol: "tcp"},
 		},
 		StreamDefaults: StreamOptions{Format: "ts", Takeover: true, RingBytes: 16 << 20,
@@ -164,17 +164,17 @@ func TestParseLists(t *testing.T) {
 		ingest []Ingest
 		play   []Play
 	}{
-		{"omitted", "log_level: info\n", defIngest, []Play{{":50002", "live", "ws"}}},
+		{"omitted", "log_level: info\n", defIngest, []Play{{Listen: ":50002", Stream: "live", Protocol: "ws"}}},
 		{"empty list", "ingest: []\nplay: []\n", []Ingest{}, []Play{}},
 		{"null", "ingest:\nplay: ~\n", []Ingest{}, []Play{}},
 		{"replaced", "ingest: [{listen: ':9000'}]\n",
-			[]Ingest{{":9000", "live", []string{"tcp", "udp"}}}, []Play{{":50002", "live", "ws"}}},
+			[]Ingest{{":9000", "live", []string{"tcp", "udp"}}}, []Play{{Listen: ":50002", Stream: "live", Protocol: "ws"}}},
 		{"default stream followed", "default_stream: cam\n",
-			[]Ingest{{":50001", "cam", []string{"tcp", "udp"}}}, []Play{{":50002", "cam", "ws"}}},
+			[]Ingest{{":50001", "cam", []string{"tcp", "udp"}}}, []Play{{Listen: ":50002", Stream: "cam", Protocol: "ws"}}},
 		{"udp and tcp share a port", "ingest: [{listen: ':7000', protocols: [udp]}]\nplay: [{listen: ':7000', protocol: tcp}]\n",
-			[]Ingest{{":7000", "live", []string{"udp"}}}, []Play{{":7000", "live", "tcp"}}},
+			[]Ingest{{":7000", "live", []string{"udp"}}}, []Play{{Listen: ":7000", Stream: "live", Protocol: "tcp"}}},
 		{"port 0 never collides", "http: {listen: '127.0.0.1:0'}\nplay: [{listen: '127.0.0.1:0', protocol: ws}, {listen: ':0', protocol: tcp}]\n",
-			defIngest, []Play{{"127.0.0.1:0", "live", "ws"}, {":0", "live", "tcp"}}},
+			defIngest, []Play{{Listen: "127.0.0.1:0", Stream: "live", Protocol: "ws"}, {Listen: ":0", Stream: "live", Protocol: "tcp"}}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

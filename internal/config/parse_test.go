@@ -20,7 +20,7 @@ var parseErrorTests = []struct {
 		"tsstream.yaml:2: lisen: unknown key (known: name, log_level, default_stream, shutdown_timeout, http, ingest, play, stream_defaults, streams)",
 	}},
 	{"unknown nested key", "name: n\nlog_level: info\n\nhttp:\n  lisen: ':8080'\n", []string{
-		"tsstream.yaml:5: http.lisen: unknown key (known: listen, read_header_timeout, max_header_bytes)",
+		"tsstream.yaml:5: http.lisen: unknown key (known: listen, read_header_timeout, max_header_bytes, reuse_port)",
 	}},
 	{"unknown stream option", "streams:\n  cam1:\n    ringbytes: 1MiB\n", []string{
 		"tsstream.yaml:3: streams.cam1.ringbytes: unknown key (known: format, takeover, ring_bytes, write_timeout, max_skips, skip_window, gop_cache, gop_max_bytes, gop_max_age)",

@@ -38,8 +38,12 @@ type Node struct {
 	wg        sync.WaitGroup // Serve goroutines
 }
 
-// New returns a node for cfg; nothing listens until Start.
+// New returns a node for cfg; nothing listens until Start. A nil log
+// discards.
 func New(cfg *config.Config, log *slog.Logger, version string) *Node {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
 	n := &Node{cfg: cfg, log: log, version: version}
 	n.hub = stream.NewHub(stream.Config{
 		Options:   n.streamOptions,
@@ -107,7 +111,7 @@ func (n *Node) listen() error {
 	cfg := n.cfg
 	if cfg.HTTP.Listen != "" {
 		srv := n.newHTTPServer(n.web.Handler())
-		if err := n.serveHTTP(srv, cfg.HTTP.Listen, httpserver.Listener{Role: "http", Protocol: "http"}); err != nil {
+		if err := n.serveHTTP(srv, cfg.HTTP.Listen, cfg.HTTP.ReusePort, httpserver.Listener{Role: "http", Protocol: "http"}); err != nil {
 			return err
 		}
 	}
@@ -119,7 +123,7 @@ func (n *Node) listen() error {
 		}
 	}
 	for _, p := range cfg.Play {
-		if err := n.servePlay(p.Protocol, p.Listen, p.Stream); err != nil {
+		if err := n.servePlay(p); err != nil {
 			return err
 		}
 	}
@@ -136,8 +140,8 @@ func (n *Node) newHTTPServer(h http.Handler) *http.Server {
 	}
 }
 
-func (n *Node) serveHTTP(srv *http.Server, addr string, info httpserver.Listener) error {
-	l, err := net.Listen("tcp", addr)
+func (n *Node) serveHTTP(srv *http.Server, addr string, reusePort bool, info httpserver.Listener) error {
+	l, err := listenTCP(addr, reusePort)
 	if err != nil {
 		return fmt.Errorf("%s listener: %w", info.Role, err)
 	}
@@ -179,22 +183,22 @@ func (n *Node) serveIngest(proto, addr, name string) error {
 	return nil
 }
 
-func (n *Node) servePlay(proto, addr, name string) error {
-	info := httpserver.Listener{Role: "play", Protocol: proto, Stream: name}
-	switch proto {
+func (n *Node) servePlay(p config.Play) error {
+	info := httpserver.Listener{Role: "play", Protocol: p.Protocol, Stream: p.Stream}
+	switch p.Protocol {
 	case "ws":
-		return n.serveHTTP(n.newHTTPServer(n.web.WebSocketOnly(name)), addr, info)
+		return n.serveHTTP(n.newHTTPServer(n.web.WebSocketOnly(p.Stream)), p.Listen, p.ReusePort, info)
 	case "tcp":
-		l, err := net.Listen("tcp", addr)
+		l, err := listenTCP(p.Listen, p.ReusePort)
 		if err != nil {
-			return fmt.Errorf("tcp play of stream %q: %w", name, err)
+			return fmt.Errorf("tcp play of stream %q: %w", p.Stream, err)
 		}
-		pl := &tcp.Play{Hub: n.hub, Stream: name, Log: n.log}
+		pl := &tcp.Play{Hub: n.hub, Stream: p.Stream, Log: n.log}
 		info.Address = l.Addr().String()
 		n.closers = append(n.closers, pl.Close)
 		n.goServe(info, func() error { return pl.Serve(l) }, tcp.ErrServerClosed)
 	default:
-		return fmt.Errorf("play protocol %q: use ws or tcp", proto)
+		return fmt.Errorf("play protocol %q: use ws or tcp", p.Protocol)
 	}
 	n.listeners = append(n.listeners, info)
 	return nil
