@@ -175,7 +175,7 @@ func TestSlowReaderSkipsToKeyframe(t *testing.T) {
 	p, _ := h.Publish("v", PublisherInfo{})
 	p.Write(data[:keys[0]+20*mpegts.PacketSize])
 	readAvailable(t, slow) // in step with the stream, then it stops reading
-	for range 4 { // 4 copies, about 200 KB, through a 64 KiB ring
+	for range 4 {          // 4 copies, about 200 KB, through a 64 KiB ring
 		for off := 0; off < len(data); off += 7 * mpegts.PacketSize {
 			p.Write(data[off:min(off+7*mpegts.PacketSize, len(data))])
 		}
