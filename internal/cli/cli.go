@@ -33,6 +33,7 @@ const (
 // options are the command-line flags.
 type options struct {
 	config, name, http, ingest, ws, stream, logLevel string
+	push                                             []string
 	check, version                                   bool
 	set                                              map[string]bool // flags given explicitly
 }
@@ -50,6 +51,8 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs.StringVar(&o.ws, "ws", ":50002", "WebSocket play `address` of the default stream (any path); empty disables")
 	fs.StringVar(&o.stream, "stream", "live", "the default stream's `name`")
 	fs.StringVar(&o.logLevel, "log-level", "info", "log `level`: debug, info, warn, error")
+	fs.Func("push", "forward the default stream to this `URL` (tcp://, udp://, http://…/publish/NAME); repeatable",
+		func(u string) error { o.push = append(o.push, u); return nil })
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "Usage: tsstream [flags]\n\nWith no flags tsstream takes TCP and UDP ingest on :50001 into stream \"live\",\n"+
 			"serves HTTP on :8088 and WebSocket play of \"live\" on :50002. Flags override the -config file.\n\n")
@@ -166,6 +169,14 @@ func applyFlags(cfg *config.Config, o *options) {
 		if o.ingest != "" {
 			cfg.Ingest = append(cfg.Ingest, config.Ingest{Listen: o.ingest, Stream: def, Protocols: []string{"tcp", "udp"}})
 		}
+	}
+	if o.set["push"] {
+		so := cfg.Streams[def]
+		so.Push = o.push
+		if cfg.Streams == nil {
+			cfg.Streams = map[string]config.StreamOptions{}
+		}
+		cfg.Streams[def] = so
 	}
 	if o.set["ws"] {
 		cfg.Play = slices.DeleteFunc(cfg.Play, func(p config.Play) bool { return p.Stream == def && p.Protocol == "ws" })

@@ -118,6 +118,11 @@ type StreamOptions struct {
 	// 10s).
 	GOPMaxBytes Size     `yaml:"gop_max_bytes"`
 	GOPMaxAge   Duration `yaml:"gop_max_age"`
+	// Push lists targets the stream is forwarded to: tcp://host:port,
+	// udp://host:port[?ttl=N&iface=NAME] (unicast or multicast) or
+	// http://host:port/publish/NAME[?key=…] (another tsstream). Only under
+	// streams.NAME: a list in stream_defaults would push every stream.
+	Push []string `yaml:"push,omitempty"`
 }
 
 // Values of StreamOptions.Format, Ingest.Protocols and Play.Protocol.
@@ -260,6 +265,16 @@ func (d *decoder) fill(c *Config) {
 	for name, s := range c.Streams {
 		c.Streams[name] = d.inherit(keyPath("streams", name), s, c.StreamDefaults)
 	}
+	// "push: []" and no push key mean the same: no targets.
+	if len(c.StreamDefaults.Push) == 0 {
+		c.StreamDefaults.Push = nil
+	}
+	for name, s := range c.Streams {
+		if len(s.Push) == 0 {
+			s.Push = nil
+			c.Streams[name] = s
+		}
+	}
 }
 
 // inherit copies into s the fields of base whose keys are absent under path.
@@ -324,6 +339,9 @@ func (o StreamOptions) with(over StreamOptions) StreamOptions {
 	}
 	if over.GOPMaxAge != 0 {
 		o.GOPMaxAge = over.GOPMaxAge
+	}
+	if over.Push != nil {
+		o.Push = over.Push
 	}
 	return o
 }

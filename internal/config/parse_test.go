@@ -23,7 +23,13 @@ var parseErrorTests = []struct {
 		"tsstream.yaml:5: http.lisen: unknown key (known: listen, read_header_timeout, max_header_bytes, reuse_port)",
 	}},
 	{"unknown stream option", "streams:\n  cam1:\n    ringbytes: 1MiB\n", []string{
-		"tsstream.yaml:3: streams.cam1.ringbytes: unknown key (known: format, takeover, ring_bytes, write_timeout, max_skips, skip_window, gop_cache, gop_max_bytes, gop_max_age)",
+		"tsstream.yaml:3: streams.cam1.ringbytes: unknown key (known: format, takeover, ring_bytes, write_timeout, max_skips, skip_window, gop_cache, gop_max_bytes, gop_max_age, push)",
+	}},
+	{"bad push target", "streams:\n  cam1:\n    push:\n      - tcp://127.0.0.1:9000\n      - ftp://x\n", []string{
+		`tsstream.yaml:5: streams.cam1.push[1]: push target "ftp://x": use tcp://, udp:// or http://`,
+	}},
+	{"push in stream_defaults", "stream_defaults:\n  push: [tcp://127.0.0.1:9000]\n", []string{
+		"tsstream.yaml:2: stream_defaults.push: push targets belong to one stream: list them under streams.NAME.push",
 	}},
 	{"bad format", "name: n\nlog_level: info\ndefault_stream: live\nshutdown_timeout: 5s\nstreams:\n  cam1:\n    format: mp4\n", []string{
 		`tsstream.yaml:7: streams.cam1.format: "mp4" is not one of auto, ts, raw`,

@@ -5,6 +5,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/tsstream/tsstream/internal/push"
 )
 
 // Limits of the values Validate accepts.
@@ -143,6 +145,7 @@ func (v *validator) streamOptions(path string, o StreamOptions, base *StreamOpti
 	if check(o.SkipWindow == 0, o.SkipWindow == b.SkipWindow) {
 		v.duration(path+".skip_window", o.SkipWindow, maxSkipWindow)
 	}
+	v.push(path, o.Push, base == nil)
 	if check(o.GOPCache == "", o.GOPCache == b.GOPCache) {
 		v.oneOf(path+".gop_cache", o.GOPCache, []string{On, Off})
 	}
@@ -151,6 +154,19 @@ func (v *validator) streamOptions(path string, o StreamOptions, base *StreamOpti
 	}
 	if check(o.GOPMaxAge == 0, o.GOPMaxAge == b.GOPMaxAge) {
 		v.duration(path+".gop_max_age", o.GOPMaxAge, maxSkipWindow)
+	}
+}
+
+// push checks push targets with the push package's own parser.
+func (v *validator) push(path string, targets []string, defaults bool) {
+	if defaults && len(targets) > 0 {
+		v.failf(path+".push", "push targets belong to one stream: list them under streams.NAME.push")
+		return
+	}
+	for i, u := range targets {
+		if _, err := push.ParseTarget(u); err != nil {
+			v.failf(fmt.Sprintf("%s.push[%d]", path, i), "%w", err)
+		}
 	}
 }
 

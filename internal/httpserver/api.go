@@ -135,7 +135,12 @@ func (s *Server) apiStream(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) apiNode(w http.ResponseWriter, r *http.Request) {
 	n := s.Node
+	links := []Link{}
+	if n.Links != nil {
+		links = n.Links()
+	}
 	writeJSON(w, http.StatusOK, map[string]any{
+		"links":          links,
 		"name":           n.Name,
 		"version":        n.Version,
 		"uptime_seconds": time.Since(n.Started).Seconds(),

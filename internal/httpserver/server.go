@@ -18,6 +18,20 @@ type Node struct {
 	Version   string
 	Started   time.Time
 	Listeners []Listener
+	Links     func() []Link // the relay links now; nil: none
+}
+
+// Link is a relay link of the node (a push target), for the API.
+type Link struct {
+	Kind       string    `json:"kind"` // push
+	Stream     string    `json:"stream"`
+	URL        string    `json:"url"` // secrets hidden
+	State      string    `json:"state"`
+	Since      time.Time `json:"since"`
+	BytesSent  int64     `json:"bytes_sent"`
+	Drops      int64     `json:"drops"`
+	Reconnects int64     `json:"reconnects"`
+	LastError  string    `json:"last_error,omitempty"`
 }
 
 // Listener is one of the node's listening sockets, for the API.

@@ -17,6 +17,7 @@ import (
 	"github.com/tsstream/tsstream/internal/httpserver"
 	"github.com/tsstream/tsstream/internal/metrics"
 	"github.com/tsstream/tsstream/internal/mpegts"
+	"github.com/tsstream/tsstream/internal/push"
 	"github.com/tsstream/tsstream/internal/stream"
 	"github.com/tsstream/tsstream/internal/tcp"
 	"github.com/tsstream/tsstream/internal/udp"
@@ -35,6 +36,7 @@ type Node struct {
 	listeners []httpserver.Listener
 	https     []*http.Server
 	closers   []func() error // tcp and udp servers
+	pushers   []*push.Pusher
 	wg        sync.WaitGroup // Serve goroutines
 }
 
@@ -100,7 +102,9 @@ func (n *Node) Start() error {
 		n.Shutdown(context.Background())
 		return err
 	}
-	n.web.Node = httpserver.Node{Name: n.cfg.Name, Version: n.version, Started: time.Now(), Listeners: n.listeners}
+	n.startPushers()
+	n.web.Node = httpserver.Node{Name: n.cfg.Name, Version: n.version, Started: time.Now(),
+		Listeners: n.listeners, Links: n.links}
 	for _, l := range n.listeners {
 		n.log.Info("listening", "role", l.Role, "protocol", l.Protocol, "address", l.Address, "stream", l.Stream)
 	}
@@ -204,6 +208,37 @@ func (n *Node) servePlay(p config.Play) error {
 	return nil
 }
 
+// startPushers forwards every stream that lists push targets.
+func (n *Node) startPushers() {
+	for name := range n.cfg.Streams {
+		o := n.cfg.Stream(name)
+		if len(o.Push) == 0 {
+			continue
+		}
+		var targets []push.Target
+		for _, u := range o.Push {
+			t, _ := push.ParseTarget(u) // validated with the config
+			targets = append(targets, t)
+		}
+		p := push.New(push.Config{Hub: n.hub, Stream: name, Targets: targets, Node: n.cfg.Name,
+			WriteTimeout: time.Duration(o.WriteTimeout), Log: n.log})
+		p.Start()
+		n.pushers = append(n.pushers, p)
+	}
+}
+
+// links returns the node's relay links for the API.
+func (n *Node) links() []httpserver.Link {
+	links := []httpserver.Link{}
+	for _, p := range n.pushers {
+		for _, st := range p.Stats() {
+			links = append(links, httpserver.Link{Kind: "push", Stream: st.Stream, URL: st.URL, State: st.State,
+				Since: st.Since, BytesSent: st.BytesSent, Drops: st.Drops, Reconnects: st.Reconnects, LastError: st.LastError})
+		}
+	}
+	return links
+}
+
 // goServe runs serve until it returns; an error other than closed is logged.
 func (n *Node) goServe(info httpserver.Listener, serve func() error, closed error) {
 	n.wg.Add(1)
@@ -242,6 +277,9 @@ func (n *Node) Shutdown(ctx context.Context) error {
 		}()
 	}
 	n.hub.Close()
+	for _, p := range n.pushers {
+		p.Close()
+	}
 	var errs []error
 	for _, c := range n.closers {
 		errs = append(errs, c())
