@@ -3,7 +3,6 @@ package node
 import (
 	"bytes"
 	"context"
-	"encoding/binary"
 	"fmt"
 	"io"
 	"log/slog"
@@ -137,46 +136,6 @@ func waitViewers(t *testing.T, n *Node, name string, want map[string]int) {
 // TS test packets: PID 0x100, the continuity counter running, and a payload
 // of the packet's number as 4-byte big-endian words, so that a lost,
 // repeated or reordered packet shows in a comparison.
-const testPID = 0x100
-
-func tsPackets(first, n int) []byte {
-	b := make([]byte, 0, n*188)
-	for i := first; i < first+n; i++ {
-		b = append(b, 0x47, 0x40|testPID>>8, testPID&0xff, 0x10|byte(i&0x0f))
-		for range 184 / 4 {
-			b = binary.BigEndian.AppendUint32(b, uint32(i))
-		}
-	}
-	return b
-}
-
-// packetNumber returns the number tsPackets wrote into the packet at p.
-func packetNumber(p []byte) int64 {
-	if len(p) < 8 {
-		return -1
-	}
-	return int64(binary.BigEndian.Uint32(p[4:8]))
-}
-
-// sameBytes fails unless got equals want, describing the first difference
-// (for TS, by packet number, so loss and reordering are visible).
-func sameBytes(t *testing.T, what string, got, want []byte) {
-	t.Helper()
-	if bytes.Equal(got, want) {
-		return
-	}
-	i := 0
-	for i < len(got) && i < len(want) && got[i] == want[i] {
-		i++
-	}
-	msg := fmt.Sprintf("%s: got %d bytes, want %d; first difference at byte %d", what, len(got), len(want), i)
-	if len(want) > 0 && want[0] == 0x47 {
-		pkt := i / 188 * 188
-		msg += fmt.Sprintf(" (packet %d: want number %d, got %d)", i/188,
-			packetNumber(want[pkt:]), packetNumber(got[min(pkt, len(got)):]))
-	}
-	t.Error(msg)
-}
 
 // A viewer is a connected client of one output; Read yields the stream's
 // bytes with the protocol's framing removed, and Close hangs up.

@@ -15,6 +15,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tsstream/tsstream/internal/tstest"
+
 	gws "github.com/gorilla/websocket"
 
 	"github.com/tsstream/tsstream/internal/config"
@@ -192,19 +194,6 @@ func dial(t *testing.T, addr string) net.Conn {
 	return c
 }
 
-// sameBytes reports where got and want part, if they do.
-func sameBytes(t *testing.T, who string, got, want []byte) {
-	t.Helper()
-	if bytes.Equal(got, want) {
-		return
-	}
-	i := 0
-	for i < len(got) && i < len(want) && got[i] == want[i] {
-		i++
-	}
-	t.Errorf("%s: got %d bytes, want %d; first difference at byte %d (packet %d)", who, len(got), len(want), i, i/188)
-}
-
 // collector gathers what a viewer receives until read fails.
 type collector struct {
 	mu   sync.Mutex
@@ -335,6 +324,6 @@ func (g *goodFlow) finish(t *testing.T) {
 		t.Errorf("good publisher: %v", g.err)
 	}
 	want := appendPackets(nil, 0, int(g.sent.Load()))
-	sameBytes(t, "viewer of good", g.view.wait(t, "viewer of good", func(b []byte) bool { return len(b) >= len(want) }), want)
+	tstest.SameBytes(t, "viewer of good", g.view.wait(t, "viewer of good", func(b []byte) bool { return len(b) >= len(want) }), want)
 	g.view.stop()
 }

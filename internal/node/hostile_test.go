@@ -21,6 +21,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/tsstream/tsstream/internal/tstest"
 )
 
 // TestHostileInput attacks a node on loopback while a legitimate TCP
@@ -78,7 +80,7 @@ func randomIngest(t *testing.T, h *harness) {
 		view *collector
 		sent []byte
 	}{"junk": {junkView, tcpJunk}, "junkhttp": {httpView, httpJunk}} {
-		sameBytes(t, "viewer of "+name, v.view.wait(t, name, func(b []byte) bool { return len(b) >= len(v.sent) }), v.sent)
+		tstest.SameBytes(t, "viewer of "+name, v.view.wait(t, name, func(b []byte) bool { return len(b) >= len(v.sent) }), v.sent)
 		h.streamState(t, name, func(format string, in, dropped int64) string {
 			if format != "raw" || in != 1<<20 || dropped != 0 {
 				return fmt.Sprintf("%s: format %s, bytes_in %d, dropped_in %d; want raw, %d, 0", name, format, in, dropped, 1<<20)
@@ -164,7 +166,7 @@ func garbageTS(t *testing.T, h *harness) {
 
 	hasLast := func(got []byte) bool { return bytes.HasSuffix(got, packet(seq-1)) }
 	gotWS := ws.wait(t, "websocket viewer of tsjunk", hasLast)
-	sameBytes(t, "HTTP-TS viewer of tsjunk (against the websocket viewer)", hts.wait(t, "HTTP-TS viewer of tsjunk", hasLast), gotWS)
+	tstest.SameBytes(t, "HTTP-TS viewer of tsjunk (against the websocket viewer)", hts.wait(t, "HTTP-TS viewer of tsjunk", hasLast), gotWS)
 	got, prev, bogus := map[int]bool{}, -1, 0
 	for i := 0; i < len(gotWS); i += 188 {
 		p := gotWS[i:min(i+188, len(gotWS))]

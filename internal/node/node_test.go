@@ -17,6 +17,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tsstream/tsstream/internal/tstest"
+
 	"github.com/gorilla/websocket"
 	"go.uber.org/goleak"
 
@@ -89,7 +91,7 @@ func dialOutputs(t *testing.T, n *Node, c *http.Client, name string) []viewer {
 }
 
 func TestEveryIngestToEveryOutput(t *testing.T) {
-	want := tsPackets(0, 7*300) // 300 datagrams of 1316 bytes
+	want := tstest.Packets(0, 7*300) // 300 datagrams of 1316 bytes
 	for _, in := range ingests {
 		t.Run(in.name, func(t *testing.T) {
 			n := startNode(t, testConfig("live"))
@@ -110,7 +112,7 @@ func TestEveryIngestToEveryOutput(t *testing.T) {
 					if errs[i] != nil {
 						t.Errorf("read: %v", errs[i])
 					}
-					sameBytes(t, o.name, got[i], want)
+					tstest.SameBytes(t, o.name, got[i], want)
 				})
 			}
 			// Exactly: nothing more went in, nor out to any viewer.
@@ -130,7 +132,7 @@ func TestManyViewersGetIdenticalBytes(t *testing.T) {
 	const viewers = 500
 	n := startNode(t, testConfig("live"))
 	c := httpClient(t)
-	want := tsPackets(0, 2<<20/188)
+	want := tstest.Packets(0, 2<<20/188)
 	wantSum := sha256.Sum256(want)
 
 	views := make([]viewer, viewers)
@@ -191,7 +193,7 @@ func TestFrozenViewer(t *testing.T) {
 		batches   = 128
 		batchSize = 64 << 10 / 188 * 188
 	)
-	want := tsPackets(0, batches*batchSize/188)
+	want := tstest.Packets(0, batches*batchSize/188)
 	normal := map[string]int{"ws": 2, "http": 1, "tcp": 2} // outputs 0, 0, 2, 4, 4
 	for _, frozen := range []struct {
 		proto string
@@ -288,7 +290,7 @@ func TestViewerStaysAcrossPublisherReconnect(t *testing.T) {
 	c := httpClient(t)
 	views := []viewer{outputs[0].dial(t, n, c, "live"), outputs[2].dial(t, n, c, "live")}
 	waitViewers(t, n, "live", map[string]int{"ws": 1, "http": 1})
-	want := tsPackets(0, 2000)
+	want := tstest.Packets(0, 2000)
 	for i, half := range [][]byte{want[:len(want)/2], want[len(want)/2:]} {
 		waitFor(t, ioTimeout, func() bool { return stats(t, n, "live").Publisher == nil },
 			func() string { return "the first publisher's session did not end" })
@@ -303,7 +305,7 @@ func TestViewerStaysAcrossPublisherReconnect(t *testing.T) {
 		if errs[i] != nil {
 			t.Errorf("viewer %d: %v", i, errs[i])
 		}
-		sameBytes(t, fmt.Sprintf("viewer %d", i), got[i], want)
+		tstest.SameBytes(t, fmt.Sprintf("viewer %d", i), got[i], want)
 	}
 }
 
@@ -314,7 +316,7 @@ func TestSecondPublisher(t *testing.T) {
 	n := startNode(t, cfg)
 	c := httpClient(t)
 	base := addr(t, n, "http", "http", "")
-	want := tsPackets(0, 1000)
+	want := tstest.Packets(0, 1000)
 
 	t.Run("refused", func(t *testing.T) {
 		v := outputs[0].dial(t, n, c, "live")
@@ -324,7 +326,7 @@ func TestSecondPublisher(t *testing.T) {
 		waitFor(t, ioTimeout, func() bool { return stats(t, n, "live").Publisher != nil },
 			func() string { return "first publisher not seen" })
 
-		resp, err := c.Post(httpURL(base, "/publish/live"), "video/mp2t", bytes.NewReader(tsPackets(5000, 10)))
+		resp, err := c.Post(httpURL(base, "/publish/live"), "video/mp2t", bytes.NewReader(tstest.Packets(5000, 10)))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -335,7 +337,7 @@ func TestSecondPublisher(t *testing.T) {
 		}
 
 		second := dialTCP(t, addr(t, n, "ingest", "tcp", "live"))
-		second.Write(tsPackets(6000, 10))
+		second.Write(tstest.Packets(6000, 10))
 		expectClosedByServer(t, "second TCP publisher", second, 2*time.Second)
 
 		writeInPieces(t, first, want[len(want)/2:])
@@ -343,7 +345,7 @@ func TestSecondPublisher(t *testing.T) {
 		if err != nil {
 			t.Error(err)
 		}
-		sameBytes(t, "viewer", got, want)
+		tstest.SameBytes(t, "viewer", got, want)
 		if st := stats(t, n, "live"); st.Publishes != 1 || st.BytesIn != int64(len(want)) {
 			t.Errorf("publishes %d, bytes in %d: want 1 and %d", st.Publishes, st.BytesIn, len(want))
 		}
@@ -363,7 +365,7 @@ func TestSecondPublisher(t *testing.T) {
 		if err != nil {
 			t.Error(err)
 		}
-		sameBytes(t, "viewer", got, want)
+		tstest.SameBytes(t, "viewer", got, want)
 		st := stats(t, n, "tk")
 		if st.Publishes != 2 || st.Publisher == nil || st.Publisher.Remote != second.LocalAddr().String() {
 			t.Errorf("publishes %d, publisher %+v: want 2, the second (%s)", st.Publishes, st.Publisher, second.LocalAddr())
@@ -441,7 +443,7 @@ func TestRawStream(t *testing.T) {
 				if errs[i] != nil {
 					t.Errorf("viewer %d: %v", i, errs[i])
 				}
-				sameBytes(t, fmt.Sprintf("viewer %d", i), got[i], want)
+				tstest.SameBytes(t, fmt.Sprintf("viewer %d", i), got[i], want)
 			}
 			var st struct {
 				Format  string `json:"format"`
@@ -477,7 +479,7 @@ func TestGracefulShutdown(t *testing.T) {
 	pubDone := make(chan error, 1)
 	go func() {
 		for i := 0; ; i += 70 {
-			if _, err := p.Write(tsPackets(i, 70)); err != nil {
+			if _, err := p.Write(tstest.Packets(i, 70)); err != nil {
 				pubDone <- err
 				return
 			}
@@ -545,7 +547,7 @@ func TestAPIAndHealth(t *testing.T) {
 	wantViewers := map[string]int{"ws": 2, "http": 1, "tcp": 1}
 	waitViewers(t, n, "live", wantViewers)
 	p := dialTCP(t, addr(t, n, "ingest", "tcp", "live"))
-	want := tsPackets(0, 1234)
+	want := tstest.Packets(0, 1234)
 	writeInPieces(t, p, want)
 	if _, errs := readAll(views, len(want)); errors.Join(errs...) != nil {
 		t.Fatal(errors.Join(errs...))

@@ -6,6 +6,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tsstream/tsstream/internal/tstest"
+
 	"github.com/tsstream/tsstream/internal/config"
 )
 
@@ -50,7 +52,7 @@ func TestPushToOtherNodes(t *testing.T) {
 		if err != nil {
 			t.Fatalf("viewer of %s: %v", name, err)
 		}
-		sameBytes(t, "viewer of "+name, got, want)
+		tstest.SameBytes(t, "viewer of "+name, got, want)
 	}
 	for _, l := range a.links() {
 		if l.Kind != "push" || l.BytesSent != int64(len(want)) || l.Reconnects != 0 {

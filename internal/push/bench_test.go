@@ -6,6 +6,8 @@ import (
 	"net"
 	"testing"
 
+	"github.com/tsstream/tsstream/internal/tstest"
+
 	"github.com/tsstream/tsstream/internal/stream"
 )
 
@@ -43,7 +45,7 @@ func drained(tb testing.TB) net.Conn {
 func testBatch(n int) stream.Batch {
 	var b stream.Batch
 	for i := range n {
-		p := tsPackets(i*7, 7)
+		p := tstest.Packets(i*7, 7)
 		b.Bufs = append(b.Bufs, p)
 		b.Len += len(p)
 	}

@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tsstream/tsstream/internal/tstest"
+
 	"github.com/tsstream/tsstream/internal/httpserver"
 	"github.com/tsstream/tsstream/internal/mpegts"
 	"github.com/tsstream/tsstream/internal/stream"
@@ -99,9 +101,9 @@ func TestHTTPPushToTsstream(t *testing.T) {
 		t.Fatalf("%d push-http readers, want 1", n)
 	}
 
-	want := tsPackets(0, 2000)
+	want := tstest.Packets(0, 2000)
 	write(t, pub, want, 188*50)
-	sameBytes(t, "downstream stream", readStream(t, dr, len(want)), want)
+	tstest.SameBytes(t, "downstream stream", readStream(t, dr, len(want)), want)
 
 	reqs, _ := down.seen()
 	if len(reqs) != 1 {
@@ -178,7 +180,7 @@ func TestHTTPDownstreamEnds(t *testing.T) {
 	pub := publish(t, hub, "live")
 	p := startPusher(t, Config{Hub: hub, Stream: "live", Targets: targets(t, down.srv.URL+"/publish/relayed")})
 	waitState(t, p, 0, StateUp)
-	write(t, pub, tsPackets(0, 100), 188*10)
+	write(t, pub, tstest.Packets(0, 100), 188*10)
 	waitFor(t, ioTimeout, func() bool { return p.Stats()[0].BytesSent == 100*188 },
 		func() string { return fmt.Sprintf("stats %+v", p.Stats()[0]) })
 
@@ -220,13 +222,13 @@ func TestHTTPIngestWithoutContinue(t *testing.T) {
 	if st.Reconnects != 0 {
 		t.Errorf("stats %+v", st)
 	}
-	want := tsPackets(0, 1000)
+	want := tstest.Packets(0, 1000)
 	write(t, pub, want, 188*30)
 	got := make([]byte, len(want))
 	if _, err := io.ReadFull(req.Body, got); err != nil {
 		t.Fatalf("body: %v", err)
 	}
-	sameBytes(t, "request body", got, want)
+	tstest.SameBytes(t, "request body", got, want)
 
 	// Close ends the body with the last chunk: the server reads EOF.
 	p.Close()

@@ -1,9 +1,7 @@
 package push
 
 import (
-	"bytes"
 	"context"
-	"encoding/binary"
 	"fmt"
 	"io"
 	"log/slog"
@@ -11,9 +9,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tsstream/tsstream/internal/tstest"
+
 	"go.uber.org/goleak"
 
-	"github.com/tsstream/tsstream/internal/mpegts"
 	"github.com/tsstream/tsstream/internal/stream"
 )
 
@@ -27,45 +26,6 @@ const ioTimeout = 5 * time.Second
 
 // testLogLevel shows the pusher's state changes in `go test -v` output.
 const testLogLevel = slog.LevelInfo
-
-// TS test packets: PID 0x100, the continuity counter running, and a payload
-// of the packet's number as 4-byte big-endian words, so that a lost,
-// repeated or reordered packet shows in a comparison. No PAT/PMT: readers
-// start at the live edge.
-func tsPackets(first, n int) []byte {
-	b := make([]byte, 0, n*mpegts.PacketSize)
-	for i := first; i < first+n; i++ {
-		b = append(b, mpegts.SyncByte, 0x41, 0x00, 0x10|byte(i&0x0f))
-		for range 184 / 4 {
-			b = binary.BigEndian.AppendUint32(b, uint32(i))
-		}
-	}
-	return b
-}
-
-// packetNumber returns the number tsPackets wrote into the packet at p.
-func packetNumber(p []byte) int64 {
-	if len(p) < 8 {
-		return -1
-	}
-	return int64(binary.BigEndian.Uint32(p[4:8]))
-}
-
-// sameBytes fails unless got equals want, naming the first difference by
-// packet number.
-func sameBytes(t *testing.T, what string, got, want []byte) {
-	t.Helper()
-	if bytes.Equal(got, want) {
-		return
-	}
-	i := 0
-	for i < len(got) && i < len(want) && got[i] == want[i] {
-		i++
-	}
-	pkt := i / mpegts.PacketSize * mpegts.PacketSize
-	t.Errorf("%s: got %d bytes, want %d; first difference at byte %d (packet %d: want number %d, got %d)",
-		what, len(got), len(want), i, i/mpegts.PacketSize, packetNumber(want[min(pkt, len(want)):]), packetNumber(got[min(pkt, len(got)):]))
-}
 
 // newHub returns a hub whose streams have opts; it is closed at cleanup.
 func newHub(t *testing.T, opts stream.Options) *stream.Hub {
@@ -226,7 +186,7 @@ func nothingMore(t *testing.T, c net.Conn, d time.Duration) {
 	c.SetReadDeadline(time.Now().Add(d))
 	var b [188]byte
 	if n, err := c.Read(b[:]); n > 0 {
-		t.Errorf("%d unexpected bytes (packet number %d); err %v", n, packetNumber(b[:n]), err)
+		t.Errorf("%d unexpected bytes (packet number %d); err %v", n, tstest.Number(b[:n]), err)
 	}
 }
 

@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tsstream/tsstream/internal/tstest"
+
 	"github.com/tsstream/tsstream/internal/mpegts"
 	"github.com/tsstream/tsstream/internal/stream"
 )
@@ -31,9 +33,9 @@ func TestTCPForwardsAndReconnects(t *testing.T) {
 	if n := readers(hub, "live", "push-tcp"); n != 1 {
 		t.Fatalf("%d push-tcp readers, want 1", n)
 	}
-	first := tsPackets(0, 700)
+	first := tstest.Packets(0, 700)
 	write(t, pub, first, 7*188)
-	sameBytes(t, "first connection", readN(t, c1, len(first)), first)
+	tstest.SameBytes(t, "first connection", readN(t, c1, len(first)), first)
 	nothingMore(t, c1, 50*time.Millisecond)
 
 	// Kill the receiver mid-stream.
@@ -43,8 +45,8 @@ func TestTCPForwardsAndReconnects(t *testing.T) {
 	if st.Reconnects != 0 || st.BytesSent != int64(len(first)) || st.LastError == "" {
 		t.Errorf("after the receiver died: %+v; want no reconnects, %d bytes sent, an error", st, len(first))
 	}
-	write(t, pub, tsPackets(700, 100), 188*10) // lost to the target: nobody listens
-	time.Sleep(100 * time.Millisecond)         // a refused attempt or two
+	write(t, pub, tstest.Packets(700, 100), 188*10) // lost to the target: nobody listens
+	time.Sleep(100 * time.Millisecond)              // a refused attempt or two
 
 	restarted := time.Now()
 	l2 := listen(t, addr)
@@ -57,9 +59,9 @@ func TestTCPForwardsAndReconnects(t *testing.T) {
 	if n := readers(hub, "live", "push-tcp"); n != 1 {
 		t.Errorf("%d push-tcp readers after the reconnect, want 1 (the old one closed)", n)
 	}
-	second := tsPackets(800, 500)
+	second := tstest.Packets(800, 500)
 	write(t, pub, second, 188*20)
-	sameBytes(t, "second connection", readN(t, c2, len(second)), second)
+	tstest.SameBytes(t, "second connection", readN(t, c2, len(second)), second)
 	nothingMore(t, c2, 50*time.Millisecond)
 	if st := p.Stats()[0]; st.BytesSent != int64(len(first)+len(second)) || st.Drops != 0 {
 		t.Errorf("stats %+v: want %d bytes sent, no drops", st, len(first)+len(second))
@@ -109,7 +111,7 @@ func TestTCPStartsAtKeyframe(t *testing.T) {
 		t.Fatalf("the packet after the PAT/PMT is not a keyframe of the file")
 	}
 	got = append(got, readN(t, c, len(data)-start-len(got))...)
-	sameBytes(t, "from the keyframe", got, data[start:])
+	tstest.SameBytes(t, "from the keyframe", got, data[start:])
 	nothingMore(t, c, 50*time.Millisecond)
 }
 
@@ -131,7 +133,7 @@ func TestTCPFrozenTargetIsCut(t *testing.T) {
 
 	// The good receiver reads as it comes, in the background.
 	const packets = 40000 // 7.5 MB, more than the socket buffers take
-	want := tsPackets(0, packets)
+	want := tstest.Packets(0, packets)
 	got := make(chan []byte, 1)
 	go func() {
 		b := make([]byte, len(want))
@@ -149,7 +151,7 @@ func TestTCPFrozenTargetIsCut(t *testing.T) {
 	published := time.Now()
 	select {
 	case b := <-got:
-		sameBytes(t, "good target", b, want)
+		tstest.SameBytes(t, "good target", b, want)
 		if d := time.Since(published); d > time.Second {
 			t.Errorf("good target had everything %v after the last write, want under 1s", d)
 		}
@@ -173,7 +175,7 @@ func TestTCPFrozenTargetIsCut(t *testing.T) {
 	// holds what it has not sent): Close must cut it at once instead of
 	// waiting for the write timeout.
 	before := p.Stats()[1].BytesSent
-	more := tsPackets(packets, 40000)
+	more := tstest.Packets(packets, 40000)
 	write(t, pub, more, 348*188)
 	time.Sleep(50 * time.Millisecond)
 	if st := p.Stats()[1]; st.State != StateUp || st.BytesSent-before >= int64(len(more)) {
@@ -201,7 +203,7 @@ func TestTCPSlowTargetJumpsAhead(t *testing.T) {
 	// in the stream; then 8 MB while the target does not read: more than
 	// the socket buffers and the ring hold.
 	const burst = 45000
-	all := tsPackets(0, burst)
+	all := tstest.Packets(0, burst)
 	write(t, pub, all[:10*188], 10*188)
 	waitFor(t, ioTimeout, func() bool { return p.Stats()[0].BytesSent > 0 }, // the aligner may hold the last packet
 		func() string { return fmt.Sprintf("first packets not sent: %+v", p.Stats()[0]) })
@@ -212,7 +214,7 @@ func TestTCPSlowTargetJumpsAhead(t *testing.T) {
 		var b []byte
 		buf := make([]byte, 64<<10)
 		c.SetReadDeadline(time.Now().Add(ioTimeout))
-		for len(b) < 188 || packetNumber(b[len(b)-188:]) != burst+99 {
+		for len(b) < 188 || tstest.Number(b[len(b)-188:]) != burst+99 {
 			n, err := c.Read(buf)
 			b = append(b, buf[:n]...)
 			if err != nil {
@@ -223,15 +225,15 @@ func TestTCPSlowTargetJumpsAhead(t *testing.T) {
 	}()
 	// Once it has caught up, the last 100 packets.
 	time.Sleep(200 * time.Millisecond)
-	write(t, pub, tsPackets(burst, 100), 100*188)
+	write(t, pub, tstest.Packets(burst, 100), 100*188)
 	b := <-got
-	if len(b)%188 != 0 || len(b) == 0 || packetNumber(b[len(b)-188:]) != burst+99 {
+	if len(b)%188 != 0 || len(b) == 0 || tstest.Number(b[len(b)-188:]) != burst+99 {
 		t.Fatalf("target got %d bytes, not up to the last packet", len(b))
 	}
 	// Packet numbers only go up; the gaps are what it missed.
 	missed := 0
 	for i, prev := 0, int64(-1); i < len(b); i += 188 {
-		n := packetNumber(b[i:])
+		n := tstest.Number(b[i:])
 		if n <= prev {
 			t.Fatalf("packet %d is number %d after %d", i/188, n, prev)
 		}

@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tsstream/tsstream/internal/tstest"
+
 	"github.com/tsstream/tsstream/internal/mpegts"
 	"github.com/tsstream/tsstream/internal/stream"
 )
@@ -57,7 +59,7 @@ func TestUDPDatagramsAreWholePackets(t *testing.T) {
 	var want []byte
 	next := 0
 	for _, n := range []int{1, 3, 7, 10, 50, 2, 13, 6, 8, 100, 1} { // packets per write
-		b := tsPackets(next, n)
+		b := tstest.Packets(next, n)
 		next += n
 		want = append(want, b...)
 		write(t, pub, b, len(b))
@@ -69,7 +71,7 @@ func TestUDPDatagramsAreWholePackets(t *testing.T) {
 		}
 		got = append(got, d...)
 	}
-	sameBytes(t, "datagrams", got, want)
+	tstest.SameBytes(t, "datagrams", got, want)
 	if st := p.Stats()[0]; st.BytesSent != int64(len(want)) || st.SendErrors != 0 {
 		t.Errorf("stats %+v: want %d bytes sent, no errors", st, len(want))
 	}
@@ -118,7 +120,7 @@ func TestUDPCoalesces(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer l.close()
-	pk := func(first, n int) []byte { return tsPackets(first, n) }
+	pk := func(first, n int) []byte { return tstest.Packets(first, n) }
 	b := stream.Batch{Bufs: [][]byte{pk(0, 3), pk(3, 10), pk(13, 1), pk(14, 16), pk(30, 2)}}
 	for _, p := range b.Bufs {
 		b.Len += len(p)
@@ -137,7 +139,7 @@ func TestUDPCoalesces(t *testing.T) {
 	if want := "[7 7 7 7 4]"; fmt.Sprint(sizes) != want {
 		t.Errorf("packets per datagram %v, want %s", sizes, want)
 	}
-	sameBytes(t, "coalesced", got, pk(0, 32))
+	tstest.SameBytes(t, "coalesced", got, pk(0, 32))
 }
 
 // TestUDPSendErrorsCounted: nobody listens (ICMP port unreachable comes
@@ -155,7 +157,7 @@ func TestUDPSendErrorsCounted(t *testing.T) {
 		func() string { return "no push-udp reader" })
 	var st TargetStats
 	waitFor(t, ioTimeout, func() bool {
-		write(t, pub, tsPackets(0, 7), 7*188)
+		write(t, pub, tstest.Packets(0, 7), 7*188)
 		st = p.Stats()[0]
 		return st.SendErrors >= 2
 	}, func() string { return fmt.Sprintf("stats %+v: want 2 send errors or more", st) })
@@ -199,12 +201,12 @@ func TestUDPMulticastOptions(t *testing.T) {
 	if ttl != 3 || ifaddr != [4]byte{127, 0, 0, 1} {
 		t.Errorf("IP_MULTICAST_TTL %d, IP_MULTICAST_IF %v; want 3 and 127.0.0.1", ttl, ifaddr)
 	}
-	want := tsPackets(0, 7)
+	want := tstest.Packets(0, 7)
 	b := stream.Batch{Bufs: [][]byte{want}, Len: len(want)}
 	if _, err := l.write(b); err != nil {
 		t.Fatal(err)
 	}
 	rc.SetReadBuffer(1 << 20)
 	got := readDatagrams(t, rc, len(want))
-	sameBytes(t, "multicast", bytes.Join(got, nil), want)
+	tstest.SameBytes(t, "multicast", bytes.Join(got, nil), want)
 }
