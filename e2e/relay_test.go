@@ -15,9 +15,8 @@ func TestPushChainDecodesAtTheLeaf(t *testing.T) {
 	c := startServer(t, "-name", "C")
 	b := startServer(t, "-name", "B", "-push", "http://"+c.HTTP+"/publish/live")
 	a := startServer(t, "-name", "A", "-push", "tcp://"+b.TCP)
-	for _, s := range []*server{b, a} {
-		s.waitLog(t, 10*time.Second, `msg="push connected"`)
-	}
+	// The pushes connect hop by hop once A has a publisher; a leaf may miss
+	// the stream's first GOP while they do.
 
 	out := t.TempDir() + "/leaf.ts"
 	viewer := startProc(t, "ffmpeg", "-nostdin", "-v", "error",
@@ -30,6 +29,9 @@ func TestPushChainDecodesAtTheLeaf(t *testing.T) {
 		t.Fatalf("publisher: exit %d\n%s", code, stderr)
 	}
 	c.waitDelivered(t, "live", 1)
+	for _, s := range []*server{a, b} {
+		s.waitLog(t, time.Second, `msg="push connected"`)
+	}
 	for _, s := range []*server{a, b, c} {
 		if err := s.stop(5 * time.Second); err != nil {
 			t.Fatalf("stop: %v", err)
@@ -40,7 +42,7 @@ func TestPushChainDecodesAtTheLeaf(t *testing.T) {
 	}
 	v := probe(t, out)["video"]
 	frames, _ := strconv.Atoi(strings.TrimSpace(v.NbReadFrames))
-	if want := publishSeconds * publishRate; frames < want*9/10 || v.CodecName != "h264" {
+	if want := publishSeconds * publishRate; frames < want-2*publishRate || v.CodecName != "h264" {
 		t.Fatalf("leaf decoded %d %s frames, want about %d h264", frames, v.CodecName, want)
 	}
 }

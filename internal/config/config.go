@@ -30,6 +30,9 @@ type Config struct {
 	// ShutdownTimeout bounds how long shutdown waits for connections to
 	// end (default 5s).
 	ShutdownTimeout Duration `yaml:"shutdown_timeout"`
+	// MaxHops is the longest relay path (the Tsstream-Path header of an
+	// HTTP push) this node accepts a stream from (default 8, 1 to 64).
+	MaxHops int `yaml:"max_hops"`
 	// HTTP is the server for pages, play, publish, API and metrics.
 	HTTP HTTP `yaml:"http"`
 	// Ingest lists the TCP/UDP listeners that receive published bytes.
@@ -147,6 +150,7 @@ func Default() *Config {
 		LogLevel:        "info",
 		DefaultStream:   stream,
 		ShutdownTimeout: Duration(5 * time.Second),
+		MaxHops:         8,
 		HTTP: HTTP{
 			Listen:            ":8088",
 			ReadHeaderTimeout: Duration(10 * time.Second),

@@ -23,6 +23,7 @@ func TestDefault(t *testing.T) {
 		{"log_level", c.LogLevel, "info"},
 		{"default_stream", c.DefaultStream, "live"},
 		{"shutdown_timeout", c.ShutdownTimeout, sec(5)},
+		{"max_hops", c.MaxHops, 8},
 		{"http", c.HTTP, HTTP{Listen: ":8088", ReadHeaderTimeout: sec(10), MaxHeaderBytes: 16384}},
 		{"ingest", c.Ingest, []Ingest{{Listen: ":50001", Stream: "live", Protocols: []string{"tcp", "udp"}}}},
 		{"play", c.Play, []Play{{Listen: ":50002", Stream: "live", Protocol: "ws"}}},
@@ -72,6 +73,7 @@ func fullConfig() *Config {
 		LogLevel:        "debug",
 		DefaultStream:   "main",
 		ShutdownTimeout: sec(15),
+		MaxHops:         4,
 		HTTP:            HTTP{Listen: "127.0.0.1:8080", ReadHeaderTimeout: sec(5), MaxHeaderBytes: 32 * 1024, ReusePort: true},
 		Ingest: []Ingest{
 			{Listen: ":9001", Stream: "main", Protocols: []string{"tcp", "udp"}},

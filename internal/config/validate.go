@@ -72,6 +72,9 @@ func (v *validator) top(c *Config) {
 	v.oneOf("log_level", c.LogLevel, logLevels)
 	v.stream("default_stream", c.DefaultStream)
 	v.duration("shutdown_timeout", c.ShutdownTimeout, maxShutdownTimeout)
+	if c.MaxHops < 1 || c.MaxHops > 64 {
+		v.failf("max_hops", "%d is out of range: 1 to 64", c.MaxHops)
+	}
 }
 
 func (v *validator) http(h *HTTP) {

@@ -93,10 +93,11 @@ func tsToJSON(st stream.Stats) *tsJSON {
 }
 
 type publisherJSON struct {
-	Protocol      string  `json:"protocol"`
-	Remote        string  `json:"remote"`
-	UptimeSeconds float64 `json:"uptime_seconds"`
-	BytesIn       int64   `json:"bytes_in"`
+	Protocol      string   `json:"protocol"`
+	Remote        string   `json:"remote"`
+	Path          []string `json:"path,omitempty"` // relay nodes before this one, origin first
+	UptimeSeconds float64  `json:"uptime_seconds"`
+	BytesIn       int64    `json:"bytes_in"`
 }
 
 func toJSON(st stream.Stats, now time.Time) streamJSON {
@@ -108,7 +109,7 @@ func toJSON(st stream.Stats, now time.Time) streamJSON {
 		Bitrate: st.Bitrate, TS: tsToJSON(st),
 	}
 	if p := st.Publisher; p != nil {
-		j.Publisher = &publisherJSON{Protocol: p.Protocol, Remote: p.Remote,
+		j.Publisher = &publisherJSON{Protocol: p.Protocol, Remote: p.Remote, Path: p.Path,
 			UptimeSeconds: now.Sub(p.Since).Seconds(), BytesIn: p.BytesIn}
 	}
 	return j
@@ -135,16 +136,19 @@ func (s *Server) apiStream(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) apiNode(w http.ResponseWriter, r *http.Request) {
 	n := s.Node
-	links := []Link{}
+	links, listeners := []Link{}, []Listener{}
 	if n.Links != nil {
 		links = n.Links()
+	}
+	if n.Listeners != nil {
+		listeners = n.Listeners()
 	}
 	writeJSON(w, http.StatusOK, map[string]any{
 		"links":          links,
 		"name":           n.Name,
 		"version":        n.Version,
 		"uptime_seconds": time.Since(n.Started).Seconds(),
-		"listeners":      n.Listeners,
+		"listeners":      listeners,
 		"streams":        len(s.Hub.Streams()),
 	})
 }

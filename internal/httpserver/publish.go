@@ -1,8 +1,11 @@
 package httpserver
 
 import (
+	"errors"
 	"fmt"
 	"net/http"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/tsstream/tsstream/internal/stream"
@@ -13,7 +16,12 @@ import (
 // `-method PUT`) that lasts as long as the stream.
 func (s *Server) publish(w http.ResponseWriter, r *http.Request) {
 	name := r.PathValue("stream")
-	p, err := s.Hub.Publish(name, stream.PublisherInfo{Protocol: "http", Remote: r.RemoteAddr})
+	path := relayPath(r.Header.Get(pathHeader))
+	var p *stream.Publisher
+	err := s.checkPath(path)
+	if err == nil {
+		p, err = s.Hub.Publish(name, stream.PublisherInfo{Protocol: "http", Remote: r.RemoteAddr, Path: path})
+	}
 	if err != nil {
 		s.log().Warn("publisher refused", "stream", name, "protocol", "http", "remote", r.RemoteAddr, "err", err)
 		// Answer now and hang up: draining the refused body first (what
@@ -43,4 +51,41 @@ func (s *Server) publish(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	fmt.Fprintf(w, "published %d bytes to stream %q\n", n, name)
+}
+
+// pathHeader names, comma-separated, the relay nodes a pushed stream went
+// through, the origin first (what internal/push sends).
+const pathHeader = "Tsstream-Path"
+
+// errLoop matches the refusals of a relay path: this node is on it
+// already, or it is longer than MaxHops.
+var errLoop = errors.New("relay loop")
+
+func relayPath(h string) []string {
+	var path []string
+	for n := range strings.SplitSeq(h, ",") {
+		if n = strings.TrimSpace(n); n != "" {
+			path = append(path, n)
+		}
+	}
+	return path
+}
+
+// checkPath refuses a stream whose relay path holds this node or is too
+// long, so that a misconfigured ring of nodes settles instead of
+// amplifying.
+func (s *Server) checkPath(path []string) error {
+	maxHops := s.MaxHops
+	if maxHops <= 0 {
+		maxHops = 8
+	}
+	switch {
+	case s.Node.Name != "" && slices.Contains(path, s.Node.Name):
+		return fmt.Errorf("%w: this node (%s) is already on the relay path %s; check the push and pull targets",
+			errLoop, s.Node.Name, strings.Join(path, " -> "))
+	case len(path) > maxHops:
+		return fmt.Errorf("%w: relay path %s is %d hops, more than max_hops %d",
+			errLoop, strings.Join(path, " -> "), len(path), maxHops)
+	}
+	return nil
 }

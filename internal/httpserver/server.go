@@ -17,8 +17,8 @@ type Node struct {
 	Name      string
 	Version   string
 	Started   time.Time
-	Listeners []Listener
-	Links     func() []Link // the relay links now; nil: none
+	Listeners func() []Listener // the listening sockets; nil: none
+	Links     func() []Link     // the relay links now; nil: none
 }
 
 // Link is a relay link of the node (a push target), for the API.
@@ -49,6 +49,9 @@ type Server struct {
 	Hub     *stream.Hub
 	Node    Node
 	Metrics http.Handler // serves GET /metrics; nil: not served
+	// MaxHops is the longest relay path a pushed stream may come through
+	// (the Tsstream-Path header); zero means 8.
+	MaxHops int
 	Log     *slog.Logger // nil discards
 
 	viewers sync.WaitGroup // hijacked viewer connections
@@ -101,6 +104,8 @@ func statusOf(err error) int {
 		return http.StatusBadRequest
 	case errors.Is(err, stream.ErrPublisherActive):
 		return http.StatusConflict
+	case errors.Is(err, errLoop):
+		return http.StatusLoopDetected
 	case errors.Is(err, stream.ErrHubClosed), errors.Is(err, stream.ErrClosed):
 		return http.StatusServiceUnavailable
 	default:

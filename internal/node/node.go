@@ -32,11 +32,12 @@ type Node struct {
 	hub     *stream.Hub
 	web     *httpserver.Server
 
-	// Set by Start.
+	// Set by Start; listeners and pushers are read by the API meanwhile.
+	mu        sync.Mutex // guards listeners and pushers
 	listeners []httpserver.Listener
+	pushers   []*push.Pusher
 	https     []*http.Server
 	closers   []func() error // tcp and udp servers
-	pushers   []*push.Pusher
 	wg        sync.WaitGroup // Serve goroutines
 }
 
@@ -53,7 +54,8 @@ func New(cfg *config.Config, log *slog.Logger, version string) *Node {
 		ValidName: config.ValidStreamName,
 		Log:       log,
 	})
-	n.web = &httpserver.Server{Hub: n.hub, Log: log, Metrics: metrics.Handler(n.hub, cfg.Name, version)}
+	n.web = &httpserver.Server{Hub: n.hub, Log: log, MaxHops: cfg.MaxHops,
+		Metrics: metrics.Handler(n.hub, cfg.Name, version)}
 	return n
 }
 
@@ -97,15 +99,15 @@ func staticStreams(cfg *config.Config) []string {
 // Start opens every listener and serves them in the background. On error
 // it closes what it had opened.
 func (n *Node) Start() error {
+	n.web.Node = httpserver.Node{Name: n.cfg.Name, Version: n.version, Started: time.Now(),
+		Listeners: n.Listeners, Links: n.links}
 	err := n.listen()
 	if err != nil {
 		n.Shutdown(context.Background())
 		return err
 	}
 	n.startPushers()
-	n.web.Node = httpserver.Node{Name: n.cfg.Name, Version: n.version, Started: time.Now(),
-		Listeners: n.listeners, Links: n.links}
-	for _, l := range n.listeners {
+	for _, l := range n.Listeners() {
 		n.log.Info("listening", "role", l.Role, "protocol", l.Protocol, "address", l.Address, "stream", l.Stream)
 	}
 	return nil
@@ -150,7 +152,7 @@ func (n *Node) serveHTTP(srv *http.Server, addr string, reusePort bool, info htt
 		return fmt.Errorf("%s listener: %w", info.Role, err)
 	}
 	info.Address = l.Addr().String()
-	n.listeners = append(n.listeners, info)
+	n.addListener(info)
 	n.https = append(n.https, srv)
 	n.goServe(info, func() error { return srv.Serve(l) }, http.ErrServerClosed)
 	return nil
@@ -183,7 +185,7 @@ func (n *Node) serveIngest(proto, addr, name string) error {
 	default:
 		return fmt.Errorf("ingest protocol %q: use tcp or udp", proto)
 	}
-	n.listeners = append(n.listeners, info)
+	n.addListener(info)
 	return nil
 }
 
@@ -204,7 +206,7 @@ func (n *Node) servePlay(p config.Play) error {
 	default:
 		return fmt.Errorf("play protocol %q: use ws or tcp", p.Protocol)
 	}
-	n.listeners = append(n.listeners, info)
+	n.addListener(info)
 	return nil
 }
 
@@ -223,14 +225,19 @@ func (n *Node) startPushers() {
 		p := push.New(push.Config{Hub: n.hub, Stream: name, Targets: targets, Node: n.cfg.Name,
 			WriteTimeout: time.Duration(o.WriteTimeout), Log: n.log})
 		p.Start()
+		n.mu.Lock()
 		n.pushers = append(n.pushers, p)
+		n.mu.Unlock()
 	}
 }
 
 // links returns the node's relay links for the API.
 func (n *Node) links() []httpserver.Link {
 	links := []httpserver.Link{}
-	for _, p := range n.pushers {
+	n.mu.Lock()
+	pushers := n.pushers
+	n.mu.Unlock()
+	for _, p := range pushers {
 		for _, st := range p.Stats() {
 			links = append(links, httpserver.Link{Kind: "push", Stream: st.Stream, URL: st.URL, State: st.State,
 				Since: st.Since, BytesSent: st.BytesSent, Drops: st.Drops, Reconnects: st.Reconnects, LastError: st.LastError})
@@ -251,12 +258,22 @@ func (n *Node) goServe(info httpserver.Listener, serve func() error, closed erro
 }
 
 // Listeners returns the listening sockets with their bound addresses.
-func (n *Node) Listeners() []httpserver.Listener { return n.listeners }
+func (n *Node) Listeners() []httpserver.Listener {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return slices.Clone(n.listeners)
+}
+
+func (n *Node) addListener(l httpserver.Listener) {
+	n.mu.Lock()
+	n.listeners = append(n.listeners, l)
+	n.mu.Unlock()
+}
 
 // Addr returns the bound address of the first listener with role and
 // protocol, or "".
 func (n *Node) Addr(role, protocol string) string {
-	for _, l := range n.listeners {
+	for _, l := range n.Listeners() {
 		if l.Role == role && l.Protocol == protocol {
 			return l.Address
 		}
@@ -277,7 +294,10 @@ func (n *Node) Shutdown(ctx context.Context) error {
 		}()
 	}
 	n.hub.Close()
-	for _, p := range n.pushers {
+	n.mu.Lock()
+	pushers := n.pushers
+	n.mu.Unlock()
+	for _, p := range pushers {
 		p.Close()
 	}
 	var errs []error

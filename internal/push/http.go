@@ -38,8 +38,9 @@ const PathHeader = "Tsstream-Path"
 // or a refusal before it sends the body anyway.
 const expectContinueTimeout = time.Second
 
-// requestHead returns the request line and headers of an HTTP push to d.
-func requestHead(d *dest, node string) []byte {
+// requestHead returns the request line and headers of an HTTP push to d;
+// path is the relay path to announce, this node last.
+func requestHead(d *dest, path []string) []byte {
 	u := d.url
 	var b bytes.Buffer
 	fmt.Fprintf(&b, "POST %s HTTP/1.1\r\nHost: %s\r\n", u.RequestURI(), u.Host)
@@ -48,8 +49,8 @@ func requestHead(d *dest, node string) []byte {
 	h.Set("Content-Type", "application/octet-stream")
 	h.Set("Transfer-Encoding", "chunked")
 	h.Set("Expect", "100-continue")
-	if node != "" {
-		h.Set(PathHeader, node)
+	if len(path) > 0 {
+		h.Set(PathHeader, strings.Join(path, ","))
 	}
 	if u.User != nil {
 		pw, _ := u.User.Password()
@@ -75,7 +76,7 @@ func (t *target) dialHTTP(ctx context.Context, cancel context.CancelCauseFunc) (
 		c.close()
 		return nil, context.Cause(ctx)
 	}
-	if _, err := conn.Write(t.head); err != nil {
+	if _, err := conn.Write(requestHead(t.d, t.p.relayPath())); err != nil {
 		c.close()
 		return nil, fmt.Errorf("sending the request: %w", err)
 	}

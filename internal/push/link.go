@@ -15,11 +15,12 @@ import (
 // Reasons a push session ended, as counted among the stream's disconnects
 // and logged.
 const (
-	reasonDownstream   = "downstream closed"
-	reasonError        = "downstream error"
-	reasonWriteTimeout = "write timeout"
-	reasonTooSlow      = "too slow"
-	reasonShutdown     = "shutdown"
+	reasonDownstream       = "downstream closed"
+	reasonError            = "downstream error"
+	reasonWriteTimeout     = "write timeout"
+	reasonTooSlow          = "too slow"
+	reasonShutdown         = "shutdown"
+	reasonPublisherChanged = "publisher changed"
 )
 
 // A link is one connection to a target, made by target.connect.
@@ -42,7 +43,6 @@ type target struct {
 	parseErr error
 	proto    string // reader protocol: push-tcp, push-udp, push-http
 	name     string // the URL with its secrets hidden
-	head     []byte // http: the request line and headers
 	log      *slog.Logger
 
 	// Owned by the run goroutine.
@@ -63,9 +63,6 @@ func newTarget(p *Pusher, t Target) *target {
 	} else {
 		tg.st.URL = d.redacted
 		tg.proto = "push-" + d.scheme
-		if d.scheme == "http" {
-			tg.head = requestHead(d, p.cfg.Node)
-		}
 	}
 	tg.name = tg.st.URL
 	tg.log = p.log.With("stream", p.cfg.Stream, "target", tg.name)
@@ -96,11 +93,46 @@ func (t *target) count(f func(st *TargetStats)) {
 	t.mu.Unlock()
 }
 
+// errPublisherChanged ends a session when the stream's publisher leaves or
+// is replaced: a push forwards one publisher's session, and connects only
+// while there is one, so that an idle relay never holds a downstream
+// stream's publisher slot, and the relay path it announces is current.
+var errPublisherChanged = errors.New("the stream's publisher changed")
+
+// waitLive blocks until the stream has a publisher; false when ctx ends.
+func (t *target) waitLive(ctx context.Context) bool {
+	s := t.p.cfg.Hub.Get(t.p.cfg.Stream)
+	if s == nil {
+		return ctx.Err() == nil // not a configured stream: push as it comes
+	}
+	for {
+		live, changed := s.Publishing()
+		if live {
+			return true
+		}
+		t.set(StateIdle, nil)
+		select {
+		case <-changed:
+		case <-ctx.Done():
+			return false
+		case <-s.Context().Done():
+			return false
+		}
+	}
+}
+
 // run connects, pushes and backs off until ctx ends or the stream closes.
 func (t *target) run(ctx context.Context) {
 	for {
+		if !t.waitLive(ctx) {
+			t.set(StateStopped, nil)
+			return
+		}
 		t.set(StateConnecting, nil)
 		up, err := t.session(ctx)
+		if errors.Is(err, errPublisherChanged) {
+			continue
+		}
 		if ctx.Err() != nil || errors.Is(err, errStop) {
 			t.set(StateStopped, nil)
 			if ctx.Err() == nil {
@@ -151,6 +183,17 @@ func (t *target) session(ctx context.Context) (time.Duration, error) {
 	// A write stuck on a target that does not read ends with the stream.
 	stop := context.AfterFunc(r.Stream().Context(), func() { cancel(stream.ErrClosed) })
 	defer stop()
+	if live, changed := r.Stream().Publishing(); !live {
+		cancel(errPublisherChanged)
+	} else {
+		go func() {
+			select {
+			case <-changed:
+				cancel(errPublisherChanged)
+			case <-sctx.Done():
+			}
+		}()
+	}
 
 	start := t.p.cfg.Now()
 	t.next = -1
@@ -236,6 +279,11 @@ func (t *target) ended(ctx, sctx context.Context, l link) (string, error) {
 			l.finish()
 		}
 		return reasonShutdown, fmt.Errorf("%w: %w", errStop, cause)
+	case errors.Is(cause, errPublisherChanged):
+		if l != nil {
+			l.finish()
+		}
+		return reasonPublisherChanged, cause
 	}
 	return reasonDownstream, cause
 }

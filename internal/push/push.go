@@ -40,6 +40,7 @@ const (
 	StateUp         = "up"
 	StateBackoff    = "backoff"
 	StateStopped    = "stopped" // the pusher or the stream closed, or the URL is bad
+	StateIdle       = "idle"    // waiting for the stream to have a publisher
 )
 
 // stableAfter is how long a link must stay up for the next failure to be
@@ -151,6 +152,19 @@ func (p *Pusher) Close() {
 	p.mu.Unlock()
 	p.cancel()
 	p.wg.Wait()
+}
+
+// relayPath is the path an HTTP push announces: the nodes the stream's data
+// came through, then this node.
+func (p *Pusher) relayPath() []string {
+	var path []string
+	if s := p.cfg.Hub.Get(p.cfg.Stream); s != nil {
+		path = append(path, s.PublisherPath()...)
+	}
+	if p.cfg.Node != "" {
+		path = append(path, p.cfg.Node)
+	}
+	return path
 }
 
 // Stats returns a snapshot of every target, in the order of Config.Targets.

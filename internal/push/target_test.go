@@ -90,10 +90,10 @@ func TestRequestHead(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	got := string(requestHead(d, "node-a"))
+	got := string(requestHead(d, []string{"origin", "node-a"}))
 	want := "POST /publish/live?key=k HTTP/1.1\r\nHost: edge:8088\r\n" +
 		"Authorization: Basic dTpwdw==\r\nContent-Type: application/octet-stream\r\nExpect: 100-continue\r\n" +
-		"Transfer-Encoding: chunked\r\nTsstream-Path: node-a\r\nUser-Agent: tsstream\r\n\r\n"
+		"Transfer-Encoding: chunked\r\nTsstream-Path: origin,node-a\r\nUser-Agent: tsstream\r\n\r\n"
 	if got != want {
 		t.Errorf("request head\n%q\nwant\n%q", got, want)
 	}
@@ -136,7 +136,7 @@ func FuzzParseTarget(f *testing.F) {
 			}
 		}
 		if d.scheme == "http" {
-			head := string(requestHead(d, "n"))
+			head := string(requestHead(d, []string{"n"}))
 			if !strings.HasSuffix(head, "\r\n\r\n") || strings.Count(head, "\r\n\r\n") != 1 {
 				t.Fatalf("request head %q: headers do not end once", head)
 			}

@@ -14,6 +14,9 @@ import (
 type PublisherInfo struct {
 	Protocol string // tcp, udp, http, …
 	Remote   string
+	// Path names the relay nodes the data went through before this one,
+	// first the origin (from the Tsstream-Path header of an HTTP push).
+	Path []string
 }
 
 // detectTimeout bounds how long data waits while an auto-format stream
@@ -66,7 +69,7 @@ func (s *Stream) Publish(info PublisherInfo) (*Publisher, error) {
 		s.mu.Unlock()
 		return nil, &PublisherActiveError{Stream: s.name, Current: old.info, Since: old.since}
 	}
-	s.pub = p
+	s.setPublisherLocked(p)
 	s.publishes++
 	s.newTSSessionLocked(&p.ts)
 	s.mu.Unlock()
@@ -207,7 +210,7 @@ func (p *Publisher) Close(reason string) {
 	s := p.s
 	s.mu.Lock()
 	if s.pub == p {
-		s.pub = nil
+		s.setPublisherLocked(nil)
 	}
 	s.mu.Unlock()
 	p.kick(ErrClosed)

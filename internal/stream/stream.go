@@ -96,6 +96,7 @@ type Stream struct {
 	mu        sync.Mutex // guards the fields below
 	ring      *ring
 	pub       *Publisher
+	pubChange chan struct{} // closed and replaced whenever pub changes
 	readers   map[*Reader]struct{}
 	waiters   []*Reader // readers waiting for the next chunk
 	closed    bool
@@ -113,19 +114,20 @@ func newStream(h *Hub, name string, opts Options, static bool) *Stream {
 	opts = opts.withDefaults()
 	ctx, cancel := context.WithCancel(context.Background())
 	return &Stream{
-		name:    name,
-		opts:    opts,
-		static:  static,
-		log:     h.log.With("stream", name),
-		now:     h.now,
-		created: h.now(),
-		hub:     h,
-		ctx:     ctx,
-		cancel:  cancel,
-		ring:    newRing(opts.RingBytes),
-		format:  opts.Format,
-		readers: make(map[*Reader]struct{}),
-		cuts:    make(map[string]int64),
+		name:      name,
+		opts:      opts,
+		static:    static,
+		log:       h.log.With("stream", name),
+		now:       h.now,
+		created:   h.now(),
+		hub:       h,
+		ctx:       ctx,
+		cancel:    cancel,
+		ring:      newRing(opts.RingBytes),
+		pubChange: make(chan struct{}),
+		format:    opts.Format,
+		readers:   make(map[*Reader]struct{}),
+		cuts:      make(map[string]int64),
 	}
 }
 
@@ -204,6 +206,34 @@ func (s *Stream) releaseIfIdle() {
 	if idle {
 		s.hub.remove(s)
 	}
+}
+
+// Publishing reports whether a publisher is live, and returns a channel
+// that is closed when that changes (a publisher arrives, leaves or is
+// replaced). Relays use it to forward a stream only while it has a source.
+func (s *Stream) Publishing() (live bool, changed <-chan struct{}) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.pub != nil, s.pubChange
+}
+
+// setPublisherLocked makes p (nil: none) the publisher and tells the
+// watchers of Publishing.
+func (s *Stream) setPublisherLocked(p *Publisher) {
+	s.pub = p
+	close(s.pubChange)
+	s.pubChange = make(chan struct{})
+}
+
+// PublisherPath returns the relay path of the live publisher's data (see
+// PublisherInfo.Path), or nil.
+func (s *Stream) PublisherPath() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.pub == nil {
+		return nil
+	}
+	return s.pub.info.Path
 }
 
 // Stats is a snapshot of a stream's state and counters.
