@@ -265,6 +265,14 @@ func observe(vs []*viewer, stopAt time.Duration, logs map[string]int, w window, 
 		pub.window.Round(time.Millisecond), w.relay.user, w.relay.sys,
 		w.self.user.Round(10*time.Millisecond), w.self.sys.Round(10*time.Millisecond),
 		100*w.hostBusy, pub.maxWrite.Round(time.Microsecond))
+	logRelayLines(logs)
+}
+
+func mib(b int64) float64 { return float64(b) / (1 << 20) }
+
+// logRelayLines reports the relay's log lines by message, but for the
+// expected ones.
+func logRelayLines(logs map[string]int) {
 	keys := make([]string, 0, len(logs))
 	for k := range logs {
 		if k != "listening" && k != "viewer connected" && k != "tsstream started" {
@@ -276,5 +284,3 @@ func observe(vs []*viewer, stopAt time.Duration, logs map[string]int, w window, 
 		logf("relay log before SIGTERM: %q x%d", k, logs[k])
 	}
 }
-
-func mib(b int64) float64 { return float64(b) / (1 << 20) }

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"math"
 	"net/http"
-	"sort"
 	"time"
 )
 
@@ -117,14 +116,5 @@ func observeTTFF(vs []*ttffViewer, pub playResult, st tsStats, logs map[string]i
 	logf("viewers: codecs seen %v; failures %v", codecs, errs)
 	logf("publisher: %d bytes, %d passes over the file, longest write %v; relay: %d keyframes, %d continuity errors, %d GOPs too long; machine %.0f%% busy",
 		pub.bytes, pub.loops+1, pub.maxWrite.Round(time.Microsecond), st.Keyframes, st.ContinuityErrors, st.GOPTooLong, 100*busy)
-	keys := make([]string, 0, len(logs))
-	for k := range logs {
-		if k != "listening" && k != "viewer connected" && k != "tsstream started" {
-			keys = append(keys, k)
-		}
-	}
-	sort.Strings(keys)
-	for _, k := range keys {
-		logf("relay log before SIGTERM: %q x%d", k, logs[k])
-	}
+	logRelayLines(logs)
 }
