@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"math/rand/v2"
@@ -42,7 +43,9 @@ func TestLateJoinDecodesAtOnce(t *testing.T) {
 		args = append(args, "-f", "mpegts", "http://"+s.HTTP+"/publish/"+st.name)
 		startProc(t, "ffmpeg", args...)
 	}
-	time.Sleep(2500 * time.Millisecond) // past the first keyframe of each
+	for _, st := range streams { // the GOP cache needs a first keyframe
+		waitUntil(t, 10*time.Second, st.name+" has a keyframe", func() bool { return s.keyframes(t, st.name) > 0 })
+	}
 
 	dir := t.TempDir()
 	var wg sync.WaitGroup
@@ -203,4 +206,23 @@ func TestPublisherChangeKeepsViewersPlaying(t *testing.T) {
 	if !slices.Equal(ids, []string{"0x150"}) {
 		t.Errorf("late viewer sees streams %q, want the new PID 0x150 only", ids)
 	}
+}
+
+// keyframes returns the keyframes the server has seen in stream name.
+func (s *server) keyframes(t *testing.T, name string) int64 {
+	t.Helper()
+	resp, err := http.Get("http://" + s.HTTP + "/api/v1/streams/" + name)
+	if err != nil {
+		t.Fatalf("stats of %q: %v", name, err)
+	}
+	defer resp.Body.Close()
+	var st struct {
+		TS *struct {
+			Keyframes int64 `json:"keyframes"`
+		} `json:"ts"`
+	}
+	if resp.StatusCode != http.StatusOK || json.NewDecoder(resp.Body).Decode(&st) != nil || st.TS == nil {
+		return 0
+	}
+	return st.TS.Keyframes
 }
