@@ -253,3 +253,48 @@ func TestNameCheck(t *testing.T) {
 		t.Fatalf("err = %v, want ErrBadName", err)
 	}
 }
+
+// TestPublishingSignalsChanges: Publishing's channel closes when a publisher
+// arrives, is replaced, or leaves, and not otherwise.
+func TestPublishingSignalsChanges(t *testing.T) {
+	h := newTestHub(t, Options{Takeover: true})
+	r, _ := h.NewReader("s", ReaderInfo{}) // creates the stream
+	s := r.Stream()
+	closed := func(ch <-chan struct{}) bool {
+		select {
+		case <-ch:
+			return true
+		default:
+			return false
+		}
+	}
+	live, ch := s.Publishing()
+	if live || closed(ch) {
+		t.Fatal("live before any publisher")
+	}
+	p1, _ := h.Publish("s", PublisherInfo{Path: []string{"origin"}})
+	if !closed(ch) {
+		t.Fatal("no signal when a publisher arrived")
+	}
+	live, ch = s.Publishing()
+	p1.Write(tsPackets(0, 10))
+	if !live || closed(ch) {
+		t.Fatal("data, not a publisher change, signalled")
+	}
+	if got := s.PublisherPath(); len(got) != 1 || got[0] != "origin" {
+		t.Fatalf("publisher path %v", got)
+	}
+	p2, _ := h.Publish("s", PublisherInfo{})
+	if !closed(ch) {
+		t.Fatal("no signal on takeover")
+	}
+	_, ch = s.Publishing()
+	p1.Close("replaced") // the old one leaving changes nothing
+	if closed(ch) {
+		t.Fatal("the replaced publisher's close signalled")
+	}
+	p2.Close("done")
+	if live, _ := s.Publishing(); live || !closed(ch) {
+		t.Fatal("no signal when the publisher left")
+	}
+}
