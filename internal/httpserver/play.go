@@ -23,6 +23,13 @@ func (s *Server) live(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "play URLs end in .ts: /live/NAME.ts", http.StatusNotFound)
 		return
 	}
+	// A pulling relay names the nodes it serves (Tsstream-Path): if this
+	// node is among them, serving would close a loop.
+	if err := s.checkPath(relayPath(r.Header.Get(pathHeader))); err != nil {
+		s.log().Warn("viewer refused", "stream", name, "remote", r.RemoteAddr, "err", err)
+		httpError(w, err)
+		return
+	}
 	if websocket.IsUpgrade(r) {
 		s.serveWebSocket(w, r, name)
 		return

@@ -154,6 +154,20 @@ func TestRelayPathRefusals(t *testing.T) {
 	if st := stats(t, n, "x"); st.BytesIn != 0 || st.Publishes != 0 {
 		t.Errorf("refused pushes put %d bytes in (%d publishers)", st.BytesIn, st.Publishes)
 	}
+	// A pull whose path holds this node is refused the same way.
+	req, _ := http.NewRequest(http.MethodGet, httpURL(addr(t, n, "http", "http", ""), "/live/x.ts"), nil)
+	req.Header.Set("Tsstream-Path", "edge-2,me")
+	resp, err := c.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusLoopDetected {
+		t.Errorf("pull with this node on its path: %s, want 508", resp.Status)
+	}
+	if st := stats(t, n, "x"); len(st.Readers) != 0 {
+		t.Errorf("refused pull left readers %v", st.Readers)
+	}
 }
 
 // withPush returns cfg with stream's push targets set to target (none if "").
