@@ -126,6 +126,14 @@ type StreamOptions struct {
 	// http://host:port/publish/NAME[?key=…] (another tsstream). Only under
 	// streams.NAME: a list in stream_defaults would push every stream.
 	Push []string `yaml:"push,omitempty"`
+	// Pull lists upstream sources the stream is fetched from, tried in
+	// turn: http://host:port/live/NAME.ts (another tsstream, any HTTP-TS),
+	// tcp://host:port, udp://host:port or udp://@group:port (multicast).
+	// Only under streams.NAME.
+	Pull []string `yaml:"pull,omitempty"`
+	// PullOrder is failover (default: the first source that works, from
+	// the top after all failed) or round-robin.
+	PullOrder string `yaml:"pull_order"`
 }
 
 // Values of StreamOptions.Format, Ingest.Protocols and Play.Protocol.
@@ -181,6 +189,7 @@ func defaultStreamOptions() StreamOptions {
 		GOPCache:     On,
 		GOPMaxBytes:  4 * MiB,
 		GOPMaxAge:    Duration(10 * time.Second),
+		PullOrder:    "failover",
 	}
 }
 
@@ -269,15 +278,21 @@ func (d *decoder) fill(c *Config) {
 	for name, s := range c.Streams {
 		c.Streams[name] = d.inherit(keyPath("streams", name), s, c.StreamDefaults)
 	}
-	// "push: []" and no push key mean the same: no targets.
+	// "push: []" and no push key mean the same: no targets (and for pull).
 	if len(c.StreamDefaults.Push) == 0 {
 		c.StreamDefaults.Push = nil
+	}
+	if len(c.StreamDefaults.Pull) == 0 {
+		c.StreamDefaults.Pull = nil
 	}
 	for name, s := range c.Streams {
 		if len(s.Push) == 0 {
 			s.Push = nil
-			c.Streams[name] = s
 		}
+		if len(s.Pull) == 0 {
+			s.Pull = nil
+		}
+		c.Streams[name] = s
 	}
 }
 
@@ -346,6 +361,12 @@ func (o StreamOptions) with(over StreamOptions) StreamOptions {
 	}
 	if over.Push != nil {
 		o.Push = over.Push
+	}
+	if over.Pull != nil {
+		o.Pull = over.Pull
+	}
+	if over.PullOrder != "" {
+		o.PullOrder = over.PullOrder
 	}
 	return o
 }

@@ -29,7 +29,7 @@ func TestDefault(t *testing.T) {
 		{"play", c.Play, []Play{{Listen: ":50002", Stream: "live", Protocol: "ws"}}},
 		{"stream_defaults", c.StreamDefaults, StreamOptions{Format: "auto", RingBytes: 8 << 20,
 			WriteTimeout: sec(10), MaxSkips: 3, SkipWindow: sec(30),
-			GOPCache: "on", GOPMaxBytes: 4 << 20, GOPMaxAge: sec(10)}},
+			GOPCache: "on", GOPMaxBytes: 4 << 20, GOPMaxAge: sec(10), PullOrder: "failover"}},
 		{"streams", c.Streams, map[string]StreamOptions{}},
 	}
 	for _, tt := range tests {
@@ -85,15 +85,19 @@ func fullConfig() *Config {
 		},
 		StreamDefaults: StreamOptions{Format: "ts", Takeover: true, RingBytes: 16 << 20,
 			WriteTimeout: sec(5), MaxSkips: 5, SkipWindow: sec(60),
-			GOPCache: "on", GOPMaxBytes: 8 << 20, GOPMaxAge: sec(5)},
+			GOPCache: "on", GOPMaxBytes: 8 << 20, GOPMaxAge: sec(5), PullOrder: "failover"},
 		Streams: map[string]StreamOptions{
 			"cam1": {Format: "auto", Takeover: true, RingBytes: 64 << 20,
 				WriteTimeout: sec(20), MaxSkips: 10, SkipWindow: sec(150),
-				GOPCache: "off", GOPMaxBytes: 2 << 20, GOPMaxAge: sec(20),
+				GOPCache: "off", GOPMaxBytes: 2 << 20, GOPMaxAge: sec(20), PullOrder: "failover",
 				Push: []string{"tcp://127.0.0.1:9100", "udp://239.1.1.1:1234?ttl=4", "http://edge-2:8088/publish/cam1?key=secret"}},
 			"telemetry": {Format: "raw", Takeover: true, RingBytes: 1_000_000,
 				WriteTimeout: sec(5), MaxSkips: 5, SkipWindow: sec(60),
-				GOPCache: "on", GOPMaxBytes: 8 << 20, GOPMaxAge: sec(5)},
+				GOPCache: "on", GOPMaxBytes: 8 << 20, GOPMaxAge: sec(5), PullOrder: "failover"},
+			"relayed": {Format: "ts", Takeover: true, RingBytes: 16 << 20,
+				WriteTimeout: sec(5), MaxSkips: 5, SkipWindow: sec(60),
+				GOPCache: "on", GOPMaxBytes: 8 << 20, GOPMaxAge: sec(5), PullOrder: "round-robin",
+				Pull: []string{"http://origin-1:8088/live/relayed.ts", "http://origin-2:8088/live/relayed.ts", "udp://@239.1.1.1:1234"}},
 		},
 	}
 }
@@ -131,7 +135,7 @@ func TestFullHasEveryKey(t *testing.T) {
 		present[streamKey.ReplaceAllString(index.ReplaceAllString(p, "[]"), "streams.*")] = true
 	}
 	for _, p := range schemaPaths(reflect.TypeFor[Config](), "") {
-		if !present[p] && p != "stream_defaults.push" { // refused there
+		if !present[p] && p != "stream_defaults.push" && p != "stream_defaults.pull" { // refused there
 			t.Errorf("testdata/example.yaml lacks %s", p)
 		}
 	}
@@ -213,7 +217,7 @@ streams:
 		t.Fatal(err)
 	}
 	defaults := StreamOptions{Format: "auto", RingBytes: 16 << 20, WriteTimeout: sec(3), MaxSkips: 3, SkipWindow: sec(30),
-		GOPCache: "on", GOPMaxBytes: 4 << 20, GOPMaxAge: sec(10)}
+		GOPCache: "on", GOPMaxBytes: 4 << 20, GOPMaxAge: sec(10), PullOrder: "failover"}
 	with := func(f func(*StreamOptions)) StreamOptions { o := defaults; f(&o); return o }
 	tests := []struct {
 		stream string
@@ -308,6 +312,7 @@ func TestValidate(t *testing.T) {
 			"stream_defaults.gop_cache: \"\" is not one of on, off",
 			"stream_defaults.gop_max_bytes: must be positive, got 0B",
 			"stream_defaults.gop_max_age: must be positive, got 0s",
+			`stream_defaults.pull_order: "" is not one of failover, round-robin`,
 		}},
 		{"zero override inherits", func(c *Config) { c.Streams["x"] = StreamOptions{} }, nil},
 		{"bad override", func(c *Config) {

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/tsstream/tsstream/internal/pull"
 	"github.com/tsstream/tsstream/internal/push"
 )
 
@@ -148,7 +149,6 @@ func (v *validator) streamOptions(path string, o StreamOptions, base *StreamOpti
 	if check(o.SkipWindow == 0, o.SkipWindow == b.SkipWindow) {
 		v.duration(path+".skip_window", o.SkipWindow, maxSkipWindow)
 	}
-	v.push(path, o.Push, base == nil)
 	if check(o.GOPCache == "", o.GOPCache == b.GOPCache) {
 		v.oneOf(path+".gop_cache", o.GOPCache, []string{On, Off})
 	}
@@ -157,6 +157,11 @@ func (v *validator) streamOptions(path string, o StreamOptions, base *StreamOpti
 	}
 	if check(o.GOPMaxAge == 0, o.GOPMaxAge == b.GOPMaxAge) {
 		v.duration(path+".gop_max_age", o.GOPMaxAge, maxSkipWindow)
+	}
+	v.push(path, o.Push, base == nil)
+	v.pull(path, o.Pull, base == nil)
+	if check(o.PullOrder == "", o.PullOrder == b.PullOrder) {
+		v.oneOf(path+".pull_order", o.PullOrder, []string{"failover", "round-robin"})
 	}
 }
 
@@ -169,6 +174,19 @@ func (v *validator) push(path string, targets []string, defaults bool) {
 	for i, u := range targets {
 		if _, err := push.ParseTarget(u); err != nil {
 			v.failf(fmt.Sprintf("%s.push[%d]", path, i), "%w", err)
+		}
+	}
+}
+
+// pull checks pull sources with the pull package's own parser.
+func (v *validator) pull(path string, sources []string, defaults bool) {
+	if defaults && len(sources) > 0 {
+		v.failf(path+".pull", "pull sources belong to one stream: list them under streams.NAME.pull")
+		return
+	}
+	for i, u := range sources {
+		if _, err := pull.ParseSource(u); err != nil {
+			v.failf(fmt.Sprintf("%s.pull[%d]", path, i), "%w", err)
 		}
 	}
 }

@@ -23,12 +23,14 @@ type Node struct {
 
 // Link is a relay link of the node (a push target), for the API.
 type Link struct {
-	Kind       string    `json:"kind"` // push
+	Kind       string    `json:"kind"` // push or pull
 	Stream     string    `json:"stream"`
 	URL        string    `json:"url"` // secrets hidden
 	State      string    `json:"state"`
 	Since      time.Time `json:"since"`
-	BytesSent  int64     `json:"bytes_sent"`
+	BytesSent  int64     `json:"bytes_sent,omitempty"` // push
+	BytesIn    int64     `json:"bytes_in,omitempty"`   // pull
+	Failovers  int64     `json:"failovers,omitempty"`  // pull
 	Drops      int64     `json:"drops"`
 	Reconnects int64     `json:"reconnects"`
 	LastError  string    `json:"last_error,omitempty"`

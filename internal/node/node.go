@@ -17,6 +17,7 @@ import (
 	"github.com/tsstream/tsstream/internal/httpserver"
 	"github.com/tsstream/tsstream/internal/metrics"
 	"github.com/tsstream/tsstream/internal/mpegts"
+	"github.com/tsstream/tsstream/internal/pull"
 	"github.com/tsstream/tsstream/internal/push"
 	"github.com/tsstream/tsstream/internal/stream"
 	"github.com/tsstream/tsstream/internal/tcp"
@@ -36,6 +37,7 @@ type Node struct {
 	mu        sync.Mutex // guards listeners and pushers
 	listeners []httpserver.Listener
 	pushers   []*push.Pusher
+	pullers   []*pull.Puller
 	https     []*http.Server
 	closers   []func() error // tcp and udp servers
 	wg        sync.WaitGroup // Serve goroutines
@@ -106,7 +108,7 @@ func (n *Node) Start() error {
 		n.Shutdown(context.Background())
 		return err
 	}
-	n.startPushers()
+	n.startRelays()
 	for _, l := range n.Listeners() {
 		n.log.Info("listening", "role", l.Role, "protocol", l.Protocol, "address", l.Address, "stream", l.Stream)
 	}
@@ -210,10 +212,14 @@ func (n *Node) servePlay(p config.Play) error {
 	return nil
 }
 
-// startPushers forwards every stream that lists push targets.
-func (n *Node) startPushers() {
+// startRelays fetches every stream that lists pull sources and forwards
+// every stream that lists push targets.
+func (n *Node) startRelays() {
 	for name := range n.cfg.Streams {
 		o := n.cfg.Stream(name)
+		if len(o.Pull) > 0 {
+			n.startPuller(name, o)
+		}
 		if len(o.Push) == 0 {
 			continue
 		}
@@ -231,12 +237,32 @@ func (n *Node) startPushers() {
 	}
 }
 
+func (n *Node) startPuller(name string, o config.StreamOptions) {
+	var sources []pull.Source
+	for _, u := range o.Pull {
+		src, _ := pull.ParseSource(u) // validated with the config
+		sources = append(sources, src)
+	}
+	p := pull.New(pull.Config{Hub: n.hub, Stream: name, Sources: sources, Order: o.PullOrder,
+		Node: n.cfg.Name, Log: n.log})
+	p.Start()
+	n.mu.Lock()
+	n.pullers = append(n.pullers, p)
+	n.mu.Unlock()
+}
+
 // links returns the node's relay links for the API.
 func (n *Node) links() []httpserver.Link {
 	links := []httpserver.Link{}
 	n.mu.Lock()
-	pushers := n.pushers
+	pushers, pullers := n.pushers, n.pullers
 	n.mu.Unlock()
+	for _, p := range pullers {
+		for _, st := range p.Stats() {
+			links = append(links, httpserver.Link{Kind: "pull", Stream: p.Stream(), URL: st.URL, State: st.State,
+				Since: st.Since, BytesIn: st.BytesIn, Reconnects: st.Reconnects, Failovers: st.Failovers, LastError: st.LastError})
+		}
+	}
 	for _, p := range pushers {
 		for _, st := range p.Stats() {
 			links = append(links, httpserver.Link{Kind: "push", Stream: st.Stream, URL: st.URL, State: st.State,
@@ -293,10 +319,13 @@ func (n *Node) Shutdown(ctx context.Context) error {
 			httpErrs[i] = srv.Shutdown(ctx)
 		}()
 	}
-	n.hub.Close()
 	n.mu.Lock()
-	pushers := n.pushers
+	pushers, pullers := n.pushers, n.pullers
 	n.mu.Unlock()
+	for _, p := range pullers {
+		p.Close() // before the hub, so that their publishers end as "shutdown"
+	}
+	n.hub.Close()
 	for _, p := range pushers {
 		p.Close()
 	}

@@ -1,0 +1,150 @@
+package pull
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"strings"
+	"time"
+)
+
+// PathHeader carries the names of the relay nodes a stream goes through;
+// an HTTP pull sends this node's name, so that an upstream tsstream that
+// finds itself on the path refuses it (508) instead of closing a loop.
+const PathHeader = "Tsstream-Path"
+
+// udpReadBuffer is the socket buffer asked for a UDP source: a burst of
+// a fast stream must not overflow it between reads.
+const udpReadBuffer = 4 << 20
+
+// newClient returns the HTTP client of HTTP sources: no proxy from the
+// environment, no shared connections, and a bound on the wait for the
+// response headers. The body has no deadline: idleReader watches it.
+func newClient(dialTimeout time.Duration) *http.Client {
+	return &http.Client{Transport: &http.Transport{
+		DialContext:           (&net.Dialer{Timeout: dialTimeout}).DialContext,
+		TLSHandshakeTimeout:   dialTimeout,
+		ResponseHeaderTimeout: dialTimeout,
+		DisableKeepAlives:     true,
+		DisableCompression:    true,
+	}}
+}
+
+// open connects to the source; reading the result yields the stream.
+func (s *source) open(ctx context.Context) (io.ReadCloser, error) {
+	switch s.o.scheme {
+	case "tcp":
+		d := net.Dialer{Timeout: s.p.cfg.DialTimeout}
+		return d.DialContext(ctx, "tcp", s.o.addr)
+	case "udp":
+		return s.openUDP(ctx)
+	default:
+		return s.openHTTP(ctx)
+	}
+}
+
+func (s *source) openHTTP(ctx context.Context) (io.ReadCloser, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, s.o.url.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("User-Agent", "tsstream")
+	if s.p.cfg.Node != "" {
+		req.Header.Set(PathHeader, s.p.cfg.Node)
+	}
+	resp, err := s.p.client.Do(req)
+	if err != nil {
+		// The URL in a *url.Error would show the query's secrets; the
+		// source is named in logs and stats already.
+		if ue, ok := errors.AsType[*url.Error](err); ok {
+			err = ue.Err
+		}
+		return nil, err
+	}
+	if resp.StatusCode == http.StatusOK {
+		return resp.Body, nil
+	}
+	cut := time.AfterFunc(s.p.cfg.DialTimeout, func() { resp.Body.Close() })
+	body, _ := io.ReadAll(io.LimitReader(resp.Body, 200))
+	cut.Stop()
+	resp.Body.Close()
+	return nil, &StatusError{Code: resp.StatusCode, Status: resp.Status, Body: strings.Join(strings.Fields(string(body)), " ")}
+}
+
+// StatusError is an HTTP source's answer other than 200 OK: 404 (no such
+// stream), 508 (a relay loop), 503 …
+type StatusError struct {
+	Code   int
+	Status string // "404 Not Found"
+	Body   string // the start of the body, on one line
+}
+
+func (e *StatusError) Error() string {
+	if e.Body == "" {
+		return "the source answered " + e.Status
+	}
+	return fmt.Sprintf("the source answered %s: %s", e.Status, e.Body)
+}
+
+// openUDP binds the source's address (joining it, for a multicast group)
+// and returns once the first datagram has come, so that a silent address
+// does not hold the stream's publisher slot.
+func (s *source) openUDP(ctx context.Context) (io.ReadCloser, error) {
+	var (
+		conn *net.UDPConn
+		err  error
+	)
+	if s.o.group {
+		var addr *net.UDPAddr
+		addr, err = net.ResolveUDPAddr("udp", s.o.addr)
+		if err == nil {
+			conn, err = net.ListenMulticastUDP("udp", nil, addr)
+		}
+	} else {
+		var pc net.PacketConn
+		pc, err = (&net.ListenConfig{}).ListenPacket(ctx, "udp", s.o.addr)
+		if err == nil {
+			conn = pc.(*net.UDPConn)
+		}
+	}
+	if err != nil {
+		return nil, err
+	}
+	conn.SetReadBuffer(udpReadBuffer) // best effort: the kernel may cap it
+	stop := context.AfterFunc(ctx, func() { conn.Close() })
+	defer stop()
+	buf := make([]byte, 64<<10)
+	conn.SetReadDeadline(time.Now().Add(s.p.cfg.IdleTimeout))
+	n, err := conn.Read(buf)
+	if err != nil {
+		conn.Close()
+		if errors.Is(err, os.ErrDeadlineExceeded) {
+			return nil, fmt.Errorf("no datagram on %s for %v", s.o.addr, s.p.cfg.IdleTimeout)
+		}
+		return nil, err
+	}
+	conn.SetReadDeadline(time.Time{})
+	return &firstThen{first: buf[:n], conn: conn}, nil
+}
+
+// firstThen yields the datagram that opened a UDP source, then the rest.
+type firstThen struct {
+	first []byte
+	conn  *net.UDPConn
+}
+
+func (f *firstThen) Read(b []byte) (int, error) {
+	if len(f.first) > 0 {
+		n := copy(b, f.first)
+		f.first = f.first[n:]
+		return n, nil
+	}
+	return f.conn.Read(b)
+}
+
+func (f *firstThen) Close() error { return f.conn.Close() }
