@@ -62,11 +62,18 @@ func TestPushToOtherNodes(t *testing.T) {
 		}
 		tstest.SameBytes(t, "viewer of "+name, got, want)
 	}
-	for _, l := range a.links() {
-		if l.Kind != "push" || l.BytesSent != int64(len(want)) || l.Reconnects != 0 {
-			t.Errorf("link %+v: want push, %d bytes sent, no reconnect", l, len(want))
+	// The counters move once a write returns, maybe after the viewers read.
+	sent := func() bool {
+		for _, l := range a.links() {
+			if l.Kind != "push" || l.BytesSent != int64(len(want)) || l.Reconnects != 0 {
+				return false
+			}
 		}
+		return true
 	}
+	waitFor(t, 5*time.Second, sent, func() string {
+		return fmt.Sprintf("links %+v: want push, %d bytes sent, no reconnect", a.links(), len(want))
+	})
 	if st := stats(t, c, "relay"); st.Publisher == nil || st.Publisher.Protocol != "http" {
 		t.Errorf("node C's publisher: %+v, want the HTTP push", st.Publisher)
 	}

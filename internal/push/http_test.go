@@ -115,6 +115,7 @@ func TestHTTPPushToTsstream(t *testing.T) {
 		t.Errorf("request %s %s, path header %q, transfer encoding %v; want a chunked POST to /publish/relayed?key=s3cret with Tsstream-Path edge-1",
 			r.Method, r.URL, r.Header.Get("Tsstream-Path"), r.TransferEncoding)
 	}
+	waitSent(t, p, 0, int64(len(want)))
 	st := p.Stats()[0]
 	if strings.Contains(st.URL, "s3cret") || !strings.Contains(st.URL, "key=xxxxx") || st.BytesSent != int64(len(want)) {
 		t.Errorf("stats %+v: want the key hidden and %d bytes sent", st, len(want))

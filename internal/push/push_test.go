@@ -111,6 +111,14 @@ func waitFor(t *testing.T, timeout time.Duration, cond func() bool, what func() 
 }
 
 // waitState waits until target i of p is in state.
+// waitSent waits until target i of p counts n bytes sent: the counter moves
+// once a write returns, which may be after the receiver has the bytes.
+func waitSent(t *testing.T, p *Pusher, i int, n int64) {
+	t.Helper()
+	waitFor(t, ioTimeout, func() bool { return p.Stats()[i].BytesSent == n },
+		func() string { return fmt.Sprintf("target %d: %d bytes sent, want %d", i, p.Stats()[i].BytesSent, n) })
+}
+
 func waitState(t *testing.T, p *Pusher, i int, state string) TargetStats {
 	t.Helper()
 	var st TargetStats

@@ -63,6 +63,7 @@ func TestTCPForwardsAndReconnects(t *testing.T) {
 	write(t, pub, second, 188*20)
 	tstest.SameBytes(t, "second connection", readN(t, c2, len(second)), second)
 	nothingMore(t, c2, 50*time.Millisecond)
+	waitSent(t, p, 0, int64(len(first)+len(second)))
 	if st := p.Stats()[0]; st.BytesSent != int64(len(first)+len(second)) || st.Drops != 0 {
 		t.Errorf("stats %+v: want %d bytes sent, no drops", st, len(first)+len(second))
 	}
@@ -161,6 +162,7 @@ func TestTCPFrozenTargetIsCut(t *testing.T) {
 	if slowest > 100*time.Millisecond {
 		t.Errorf("a publisher write took %v: the frozen target slowed the stream", slowest)
 	}
+	waitSent(t, p, 0, int64(len(want)))
 	st := p.Stats()
 	if st[0].Drops != 0 || st[0].Reconnects != 0 || st[0].BytesSent != int64(len(want)) {
 		t.Errorf("good target: %+v; want no drops or reconnects, %d bytes", st[0], len(want))
@@ -240,6 +242,7 @@ func TestTCPSlowTargetJumpsAhead(t *testing.T) {
 		missed += int(n - prev - 1)
 		prev = n
 	}
+	waitSent(t, p, 0, int64(len(b)))
 	st := p.Stats()[0]
 	t.Logf("missed %d packets; %+v", missed, st)
 	total := int64((burst + 100) * 188)

@@ -72,9 +72,10 @@ func TestUDPDatagramsAreWholePackets(t *testing.T) {
 		got = append(got, d...)
 	}
 	tstest.SameBytes(t, "datagrams", got, want)
-	if st := p.Stats()[0]; st.BytesSent != int64(len(want)) || st.SendErrors != 0 {
-		t.Errorf("stats %+v: want %d bytes sent, no errors", st, len(want))
-	}
+	// The counter moves once the send returns, maybe after the receiver
+	// already has the datagram.
+	waitFor(t, ioTimeout, func() bool { st := p.Stats()[0]; return st.BytesSent == int64(len(want)) && st.SendErrors == 0 },
+		func() string { return fmt.Sprintf("stats %+v: want %d bytes sent, no errors", p.Stats()[0], len(want)) })
 }
 
 // TestUDPRawPieces: a raw stream goes out in 1316-byte pieces, the last
