@@ -10,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/tsstream/tsstream/internal/relay"
 	"github.com/tsstream/tsstream/internal/stream"
 )
 
@@ -219,7 +220,7 @@ func (p *Puller) run(list []*source) {
 				p.log.Warn("pull waiting: the stream has another publisher", "source", s.name, "err", res.err)
 			}
 			s.set(StateBackoff, res.err)
-			p.sleep(backoff(held, p.cfg.MinBackoff, p.cfg.MaxBackoff, p.rand()))
+			p.sleep(relay.Backoff(held, p.cfg.MinBackoff, p.cfg.MaxBackoff, p.rand()))
 			continue
 		}
 		if held > 0 {
@@ -244,7 +245,7 @@ func (p *Puller) run(list []*source) {
 		// Every source failed in a row.
 		failures = 0
 		rounds++
-		wait := backoff(rounds, p.cfg.MinBackoff, p.cfg.MaxBackoff, p.rand())
+		wait := relay.Backoff(rounds, p.cfg.MinBackoff, p.cfg.MaxBackoff, p.rand())
 		for _, o := range list {
 			o.set(StateBackoff, nil)
 		}
@@ -274,16 +275,6 @@ func (p *Puller) sleep(d time.Duration) {
 	case <-p.ctx.Done():
 	case <-timer.C:
 	}
-}
-
-// backoff returns the wait after n rounds of failures (n ≥ 1): uniform
-// between lo and lo·2ⁿ, capped at hi.
-func backoff(n int, lo, hi time.Duration, rnd float64) time.Duration {
-	ceil := hi
-	if n < 62 && lo <= hi>>n {
-		ceil = lo << n
-	}
-	return min(lo+time.Duration(rnd*float64(ceil-lo)), hi)
 }
 
 // errStop ends the puller: it or the hub closed.

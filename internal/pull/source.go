@@ -8,6 +8,8 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+
+	"github.com/tsstream/tsstream/internal/relay"
 )
 
 // Source is one upstream of a pulled stream, given as a URL:
@@ -84,7 +86,7 @@ func parseSource(raw string) (*origin, error) {
 	if host == "" && !bindAt {
 		return nil, fail("needs a host: %s://host:port", u.Scheme)
 	}
-	if host != "" && !validHost(host) {
+	if host != "" && !relay.ValidHost(host) {
 		return nil, fail("host %q: use a host name or an IP address", host)
 	}
 	if strings.HasSuffix(u.Host, ":") {
@@ -118,44 +120,6 @@ func parseSource(raw string) (*origin, error) {
 	if ip, err := netip.ParseAddr(host); u.Scheme == "udp" && err == nil && ip.IsMulticast() {
 		o.group = true
 	}
-	o.redacted = redact(u)
+	o.redacted = relay.Redact(u)
 	return o, nil
-}
-
-// validHost accepts an IP address (v6 in brackets, taken off by
-// url.Hostname) or a DNS name.
-func validHost(h string) bool {
-	if _, err := netip.ParseAddr(h); err == nil {
-		return true
-	}
-	if len(h) > 253 {
-		return false
-	}
-	for label := range strings.SplitSeq(h, ".") {
-		if label == "" || len(label) > 63 || label[0] == '-' || label[len(label)-1] == '-' {
-			return false
-		}
-		for _, c := range []byte(label) {
-			if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_') {
-				return false
-			}
-		}
-	}
-	return true
-}
-
-// redact hides the password and every query value (a key, a token).
-func redact(u *url.URL) string {
-	c := *u
-	if c.RawQuery != "" {
-		q := c.Query()
-		for k, v := range q {
-			for i := range v {
-				v[i] = "xxxxx"
-			}
-			q[k] = v
-		}
-		c.RawQuery = q.Encode()
-	}
-	return c.Redacted()
 }

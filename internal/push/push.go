@@ -9,6 +9,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/tsstream/tsstream/internal/relay"
 	"github.com/tsstream/tsstream/internal/stream"
 )
 
@@ -182,20 +183,14 @@ func (p *Pusher) rand() float64 {
 	return p.cfg.Rand()
 }
 
-// backoff returns the wait after n failures in a row (n ≥ 1): uniform
-// between lo and lo·2ⁿ, capped at hi ("full jitter", but never below lo,
-// so that a refused target is not hammered). A refusal that will not
-// clear soon (hold) waits at least hi/4.
+// backoff is relay.Backoff, but a refusal that will not clear soon (hold)
+// waits at least hi/4.
 func backoff(n int, lo, hi time.Duration, rnd float64, hold bool) time.Duration {
-	ceil := hi
-	if n < 62 && lo <= hi>>n {
-		ceil = lo << n
-	}
-	d := lo + time.Duration(rnd*float64(ceil-lo))
+	d := relay.Backoff(n, lo, hi, rnd)
 	if hold {
-		d = max(d, hi/4)
+		d = min(max(d, hi/4), hi)
 	}
-	return min(d, hi)
+	return d
 }
 
 // errStop ends a target for good: the pusher, the stream or the hub closed.

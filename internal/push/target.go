@@ -4,10 +4,11 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"net/netip"
 	"net/url"
 	"strconv"
 	"strings"
+
+	"github.com/tsstream/tsstream/internal/relay"
 )
 
 // Target is one push destination, given as a URL:
@@ -83,7 +84,7 @@ func parseTarget(raw string) (*dest, error) {
 	if host == "" {
 		return nil, fail("needs a host: %s://host:port", u.Scheme)
 	}
-	if !validHost(host) {
+	if !relay.ValidHost(host) {
 		return nil, fail("host %q: use a host name or an IP address", host)
 	}
 	if strings.HasSuffix(u.Host, ":") {
@@ -117,30 +118,8 @@ func parseTarget(raw string) (*dest, error) {
 			return nil, fail("%v", err)
 		}
 	}
-	d.redacted = redact(u)
+	d.redacted = relay.Redact(u)
 	return d, nil
-}
-
-// validHost reports whether h is an IP address or a DNS name (letters,
-// digits, '-' and '_' in dot-separated labels).
-func validHost(h string) bool {
-	if _, err := netip.ParseAddr(h); err == nil {
-		return true
-	}
-	if len(h) > 253 {
-		return false
-	}
-	for label := range strings.SplitSeq(strings.TrimSuffix(h, "."), ".") {
-		if label == "" || len(label) > 63 {
-			return false
-		}
-		for _, c := range label {
-			if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-' || c == '_') {
-				return false
-			}
-		}
-	}
-	return true
 }
 
 // parseUDPOptions reads ttl= and iface=.
@@ -174,35 +153,4 @@ func (d *dest) parseUDPOptions(u *url.URL, host string) error {
 		}
 	}
 	return nil
-}
-
-// secretParams are query parameters whose values are hidden in logs and the
-// API.
-var secretParams = []string{"key", "token", "secret", "password", "pass", "auth"}
-
-// redact returns u with its password and secret query values hidden.
-func redact(u *url.URL) string {
-	c := *u
-	if c.RawQuery != "" {
-		q, err := url.ParseQuery(c.RawQuery)
-		if err != nil {
-			c.RawQuery = "REDACTED"
-		} else {
-			hidden := false
-			for k, vs := range q {
-				for _, s := range secretParams {
-					if strings.EqualFold(k, s) {
-						for i := range vs {
-							vs[i] = "xxxxx"
-						}
-						hidden = true
-					}
-				}
-			}
-			if hidden {
-				c.RawQuery = q.Encode()
-			}
-		}
-	}
-	return c.Redacted()
 }

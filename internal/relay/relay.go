@@ -1,0 +1,77 @@
+// Package relay holds what push targets and pull sources share: checking a
+// URL's host, hiding its secrets for logs and the API, and the backoff
+// between attempts.
+package relay
+
+import (
+	"net/netip"
+	"net/url"
+	"slices"
+	"strings"
+	"time"
+)
+
+// ValidHost reports whether h is an IP address (v6 without brackets, as
+// url.Hostname gives it) or a DNS name: dot-separated labels of letters,
+// digits, '-' and '_', not starting or ending with '-', and an optional
+// final dot.
+func ValidHost(h string) bool {
+	if _, err := netip.ParseAddr(h); err == nil {
+		return true
+	}
+	if len(h) > 253 {
+		return false
+	}
+	for label := range strings.SplitSeq(strings.TrimSuffix(h, "."), ".") {
+		if label == "" || len(label) > 63 || label[0] == '-' || label[len(label)-1] == '-' {
+			return false
+		}
+		for _, c := range []byte(label) {
+			if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-' || c == '_') {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// secretParams are query parameters whose values Redact hides.
+var secretParams = []string{"key", "token", "secret", "password", "pass", "auth"}
+
+// Redact returns u with its password and secret query values (key=,
+// token=, secret=, password=, pass=, auth=) replaced by "xxxxx"; a query
+// that does not parse is hidden whole.
+func Redact(u *url.URL) string {
+	c := *u
+	if c.RawQuery != "" {
+		q, err := url.ParseQuery(c.RawQuery)
+		if err != nil {
+			c.RawQuery = "REDACTED"
+		} else {
+			hidden := false
+			for k, vs := range q {
+				if slices.ContainsFunc(secretParams, func(s string) bool { return strings.EqualFold(k, s) }) {
+					for i := range vs {
+						vs[i] = "xxxxx"
+					}
+					hidden = true
+				}
+			}
+			if hidden {
+				c.RawQuery = q.Encode()
+			}
+		}
+	}
+	return c.Redacted()
+}
+
+// Backoff returns the wait after n failures in a row (n ≥ 1): uniform, by
+// rnd in [0, 1), between lo and lo·2ⁿ, capped at hi ("full jitter", but
+// never below lo, so that a refusing peer is not hammered).
+func Backoff(n int, lo, hi time.Duration, rnd float64) time.Duration {
+	ceil := hi
+	if n < 62 && lo <= hi>>n {
+		ceil = lo << n
+	}
+	return min(lo+time.Duration(rnd*float64(ceil-lo)), hi)
+}
