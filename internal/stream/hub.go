@@ -21,8 +21,13 @@ type Config struct {
 	Static []string
 	// ValidName checks a stream name; nil accepts any name.
 	ValidName func(name string) error
-	Log       *slog.Logger     // nil discards
-	Now       func() time.Time // nil is time.Now
+	// Demand, when set, is called after a stream gains its first reader
+	// or loses its last, outside the hub's locks; it reads the count with
+	// Hub.Readers, which may have moved on since (calls can overtake each
+	// other), and must not block. On-demand pulls start and stop on it.
+	Demand func(name string)
+	Log    *slog.Logger     // nil discards
+	Now    func() time.Time // nil is time.Now
 }
 
 // Hub holds the named streams. Streams are created when a publisher or
@@ -36,6 +41,7 @@ type Hub struct {
 	mu      sync.Mutex // guards the fields below; taken before any Stream.mu
 	streams map[string]*Stream
 	closed  bool
+	rings   uint64 // streams created, for ring IDs
 }
 
 // NewHub returns a hub with cfg's static streams created.
@@ -94,12 +100,56 @@ func (h *Hub) Publish(name string, info PublisherInfo) (*Publisher, error) {
 // NewReader adds a reader to the stream called name; the stream need not
 // have a publisher yet.
 func (h *Hub) NewReader(name string, info ReaderInfo) (*Reader, error) {
-	var r *Reader
+	var (
+		r *Reader
+		n int
+	)
 	err := h.with(name, func(s *Stream) (err error) {
-		r, err = s.NewReader(info)
+		r, n, err = s.newReader(info)
 		return err
 	})
+	if err == nil && n == 1 {
+		h.demand(name)
+	}
 	return r, err
+}
+
+// NewReaderAt adds an exact reader (see Stream.NewReaderAt) to the stream
+// called name and returns the offset it starts at.
+func (h *Hub) NewReaderAt(name string, info ReaderInfo, ring string, off int64) (*Reader, int64, error) {
+	var (
+		r *Reader
+		n int
+	)
+	err := h.with(name, func(s *Stream) (err error) {
+		r, n, err = s.newReaderAt(info, ring, off)
+		return err
+	})
+	if err != nil {
+		return nil, 0, err
+	}
+	if n == 1 {
+		h.demand(name)
+	}
+	return r, r.offset(), nil
+}
+
+// Readers returns how many readers the stream called name has (0 when
+// there is no such stream).
+func (h *Hub) Readers(name string) int {
+	s := h.Get(name)
+	if s == nil {
+		return 0
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.readers)
+}
+
+func (h *Hub) demand(name string) {
+	if h.cfg.Demand != nil {
+		h.cfg.Demand(name)
+	}
 }
 
 // Get returns the stream called name, or nil.

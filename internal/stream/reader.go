@@ -49,8 +49,10 @@ type Reader struct {
 	epoch    int    // the stream's TS epoch the reader was placed in
 	waitKey  bool   // deliver nothing until a key at or after waitFrom
 	waitFrom int64
-	waitAt   int64 // when the wait began, Unix nanoseconds
-	needPSI  bool  // send the PAT/PMT before the next data
+	waitAt   int64  // when the wait began, Unix nanoseconds
+	needPSI  bool   // send the PAT/PMT before the next data
+	exact    bool   // an exact reader (exact.go): never placed again, never skips
+	psi      []byte // an exact reader's PAT/PMT prefix, taken at placement
 
 	// Owned by the goroutine calling Next.
 	bufs  [maxBatchChunks][]byte
@@ -65,15 +67,24 @@ type Reader struct {
 // newest keyframe (the GOP cache) after the PAT and PMT; otherwise at the
 // live edge.
 func (s *Stream) NewReader(info ReaderInfo) (*Reader, error) {
+	r, n, err := s.newReader(info)
+	if err == nil && n == 1 {
+		s.hub.demand(s.name)
+	}
+	return r, err
+}
+
+// newReader adds a reader and returns the number of readers now.
+func (s *Stream) newReader(info ReaderInfo) (*Reader, int, error) {
 	r := &Reader{s: s, info: info, wake: make(chan struct{}, 1)}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {
-		return nil, ErrClosed
+		return nil, 0, ErrClosed
 	}
 	r.placeLocked()
 	s.readers[r] = struct{}{}
-	return r, nil
+	return r, len(s.readers), nil
 }
 
 // placeLocked puts the reader where a new reader starts (see ts.go).
@@ -120,7 +131,7 @@ func (r *Reader) Info() ReaderInfo { return r.info }
 
 // Next waits for data and returns the next batch. It returns ErrClosed when
 // the stream closes, ErrTooSlow when the reader fell out of the ring too
-// often, or ctx's error.
+// often (an exact reader: ErrFellBehind at once), or ctx's error.
 func (r *Reader) Next(ctx context.Context) (Batch, error) {
 	s := r.s
 	for {
@@ -129,12 +140,16 @@ func (r *Reader) Next(ctx context.Context) (Batch, error) {
 			s.mu.Unlock()
 			return Batch{}, ErrClosed
 		}
-		if r.epoch != s.ts.epoch {
+		if r.epoch != s.ts.epoch && !r.exact {
 			r.placeLocked() // new publisher or new PIDs: start again cleanly
 		}
 		if r.waitKey {
 			r.waitKeyLocked()
 		} else if r.seq < s.ring.tail {
+			if r.exact {
+				s.mu.Unlock()
+				return Batch{}, ErrFellBehind
+			}
 			if err := r.skipLocked(); err != nil {
 				s.mu.Unlock()
 				return Batch{}, err
@@ -180,9 +195,13 @@ func (r *Reader) batchLocked() Batch {
 	ring := s.ring
 	c := ring.at(r.seq)
 	b := Batch{Bufs: r.bufs[:0], Offset: r.off, At: c.at}
-	if r.needPSI && s.ts.psi != nil {
-		b.Bufs = append(b.Bufs, s.ts.psi)
-		b.Len += len(s.ts.psi)
+	psi := s.ts.psi
+	if r.exact {
+		psi = r.psi
+	}
+	if r.needPSI && psi != nil {
+		b.Bufs = append(b.Bufs, psi)
+		b.Len += len(psi)
 	}
 	r.needPSI = false
 	for r.seq < ring.head && len(b.Bufs) < maxBatchChunks {
@@ -239,8 +258,12 @@ func (r *Reader) Close(reason string) {
 	s := r.s
 	s.mu.Lock()
 	delete(s.readers, r)
+	last := len(s.readers) == 0
 	s.cuts[reason]++
 	s.bytesOutOld.Add(r.sent.Load())
 	s.mu.Unlock()
 	s.releaseIfIdle()
+	if last {
+		s.hub.demand(s.name)
+	}
 }

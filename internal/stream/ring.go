@@ -1,5 +1,7 @@
 package stream
 
+import "time"
+
 // The ring holds the most recent chunks of a stream for its readers.
 //
 // A chunk is an immutable run of bytes as the publisher appended it (for TS,
@@ -12,8 +14,9 @@ package stream
 // data, never per chunk or per reader.
 //
 // Chunks are numbered by seq. The ring keeps chunks [tail, head) in a
-// fixed array of slots, evicting from the tail when either the byte bound or
-// the slot count would be exceeded. A reader whose next seq is below tail
+// fixed array of slots, evicting from the tail when the byte bound or the
+// slot count would be exceeded, or (with a maximum age) when the oldest
+// chunk is older than that at the next push. A reader whose next seq is below tail
 // has fallen out of the ring.
 
 const (
@@ -42,6 +45,7 @@ type ring struct {
 	tail     uint64 // seq of the oldest chunk held
 	bytes    int64  // payload bytes held
 	maxBytes int64
+	maxAge   int64  // nanoseconds; 0: none
 	off      int64  // stream byte offset of the next byte appended
 	block    []byte // free space of the current block
 	key      keyPoint
@@ -51,10 +55,10 @@ type ring struct {
 	hasPrev  bool // prev is the key point before key, still in the ring
 }
 
-func newRing(maxBytes int64) *ring {
+func newRing(maxBytes int64, maxAge time.Duration) *ring {
 	n := maxBytes / 1024
 	n = min(max(n, 1024), 65536)
-	return &ring{slots: make([]chunk, n), maxBytes: maxBytes}
+	return &ring{slots: make([]chunk, n), maxBytes: maxBytes, maxAge: int64(maxAge)}
 }
 
 func (r *ring) at(seq uint64) *chunk { return &r.slots[seq%uint64(len(r.slots))] }
@@ -62,7 +66,8 @@ func (r *ring) at(seq uint64) *chunk { return &r.slots[seq%uint64(len(r.slots))]
 // push copies p (at most MaxChunk bytes) into the ring as one chunk.
 func (r *ring) push(p []byte, at int64) {
 	n := int64(len(p))
-	for r.head > r.tail && (r.bytes+n > r.maxBytes || r.head-r.tail == uint64(len(r.slots))) {
+	for r.head > r.tail && (r.bytes+n > r.maxBytes || r.head-r.tail == uint64(len(r.slots)) ||
+		r.maxAge > 0 && at-r.at(r.tail).at > r.maxAge) {
 		r.evict()
 	}
 	if len(p) > cap(r.block) {

@@ -33,6 +33,9 @@ type Options struct {
 	Takeover bool
 	// RingBytes bounds the bytes kept for readers (default 8 MiB).
 	RingBytes int64
+	// RingAge, when positive, also bounds how old the bytes kept may be:
+	// the window in which a reliable link can resume (zero: no bound).
+	RingAge time.Duration
 	// MaxSkips is how many times a reader may fall out of the ring within
 	// SkipWindow before it is disconnected (default 3 in 30 s).
 	MaxSkips   int
@@ -84,6 +87,7 @@ type Stream struct {
 	log     *slog.Logger
 	now     func() time.Time
 	created time.Time
+	ringID  string
 	hub     *Hub
 	ctx     context.Context // cancelled by Close
 	cancel  context.CancelFunc
@@ -113,17 +117,19 @@ type Stream struct {
 func newStream(h *Hub, name string, opts Options, static bool) *Stream {
 	opts = opts.withDefaults()
 	ctx, cancel := context.WithCancel(context.Background())
+	created := h.now()
 	return &Stream{
 		name:      name,
 		opts:      opts,
 		static:    static,
 		log:       h.log.With("stream", name),
 		now:       h.now,
-		created:   h.now(),
+		created:   created,
+		ringID:    h.ringID(created.UnixNano()),
 		hub:       h,
 		ctx:       ctx,
 		cancel:    cancel,
-		ring:      newRing(opts.RingBytes),
+		ring:      newRing(opts.RingBytes, opts.RingAge),
 		pubChange: make(chan struct{}),
 		format:    opts.Format,
 		readers:   make(map[*Reader]struct{}),
