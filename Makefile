@@ -4,7 +4,7 @@ VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -s -w -X github.com/tsstream/tsstream/internal/cli.Version=$(VERSION)
 GO      ?= go
 
-.PHONY: build run test test-go deps bench fuzz vet clean
+.PHONY: build run test test-go deps assets bench fuzz vet clean
 
 build:
 	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o bin/tsstream ./cmd/tsstream
@@ -23,6 +23,12 @@ test-go:
 
 deps:
 	bash scripts/deps.sh
+
+# Copies the browser player libraries (pinned in web/package-lock.json) into
+# internal/web/static/vendor, with their licences. The copies are committed,
+# so that go build needs no npm; internal/web's tests check them.
+assets:
+	cd web && npm ci --no-audit --no-fund && node copy-assets.mjs
 
 # Benchmarks: Go micro-benchmarks of the hot paths, then the load harness
 # (real-time TS, N WebSocket viewers on loopback). Takes a few minutes.

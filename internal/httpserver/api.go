@@ -153,6 +153,13 @@ func (s *Server) apiNode(w http.ResponseWriter, r *http.Request) {
 	})
 }
 
+// apiNotFound answers every /api/ request no route takes, in JSON as the
+// other API errors.
+func apiNotFound(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusNotFound, map[string]string{
+		"error": fmt.Sprintf("no API route %s %s: see docs/api.md for the routes", r.Method, r.URL.Path)})
+}
+
 func writeJSON(w http.ResponseWriter, status int, v any) {
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Cache-Control", "no-store")

@@ -51,6 +51,12 @@ type Server struct {
 	Hub     *stream.Hub
 	Node    Node
 	Metrics http.Handler // serves GET /metrics; nil: not served
+	// Pages serves the browser pages: GET /, /play/{stream}, /cluster and
+	// /assets/…; nil serves a plain list of the streams at / instead.
+	Pages http.Handler
+	// Cluster serves the monitor's routes, POST /api/v1/reports and GET
+	// /api/v1/cluster; nil: not served.
+	Cluster http.Handler
 	// MaxHops is the longest relay path a pushed stream may come through
 	// (the Tsstream-Path header); zero means 8.
 	MaxHops int
@@ -62,7 +68,13 @@ type Server struct {
 // Handler returns the routes of DESIGN.md's URL table.
 func (s *Server) Handler() http.Handler {
 	mux := http.NewServeMux()
-	mux.HandleFunc("GET /{$}", s.index)
+	if s.Pages != nil {
+		for _, p := range []string{"GET /{$}", "GET /play/{stream}", "GET /cluster", "GET /assets/"} {
+			mux.Handle(p, s.Pages)
+		}
+	} else {
+		mux.HandleFunc("GET /{$}", s.index)
+	}
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		w.Write([]byte("ok\n"))
 	})
@@ -75,6 +87,11 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("GET /api/v1/streams", s.apiStreams)
 	mux.HandleFunc("GET /api/v1/streams/{stream}", s.apiStream)
 	mux.HandleFunc("GET /api/v1/node", s.apiNode)
+	if s.Cluster != nil {
+		mux.Handle("POST /api/v1/reports", s.Cluster)
+		mux.Handle("GET /api/v1/cluster", s.Cluster)
+	}
+	mux.HandleFunc("/api/", apiNotFound)
 	if s.Metrics != nil {
 		mux.Handle("GET /metrics", s.Metrics)
 	}

@@ -22,6 +22,7 @@ import (
 	"github.com/tsstream/tsstream/internal/stream"
 	"github.com/tsstream/tsstream/internal/tcp"
 	"github.com/tsstream/tsstream/internal/udp"
+	"github.com/tsstream/tsstream/internal/web"
 )
 
 // Node is one running tsstream.
@@ -57,7 +58,8 @@ func New(cfg *config.Config, log *slog.Logger, version string) *Node {
 		Log:       log,
 	})
 	n.web = &httpserver.Server{Hub: n.hub, Log: log, MaxHops: cfg.MaxHops,
-		Metrics: metrics.Handler(n.hub, cfg.Name, version)}
+		Metrics: metrics.Handler(n.hub, cfg.Name, version),
+		Pages:   (&web.Pages{ValidName: config.ValidStreamName}).Handler()}
 	return n
 }
 
