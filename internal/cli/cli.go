@@ -32,10 +32,10 @@ const (
 
 // options are the command-line flags.
 type options struct {
-	config, name, http, ingest, ws, stream, logLevel string
-	push                                             []string
-	check, version                                   bool
-	set                                              map[string]bool // flags given explicitly
+	config, name, http, ingest, ws, stream, logLevel, reportTo string
+	push                                                       []string
+	check, version                                             bool
+	set                                                        map[string]bool // flags given explicitly
 }
 
 func parseFlags(args []string, stderr io.Writer) (*options, error) {
@@ -51,6 +51,7 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs.StringVar(&o.ws, "ws", ":50002", "WebSocket play `address` of the default stream (any path); empty disables")
 	fs.StringVar(&o.stream, "stream", "live", "the default stream's `name`")
 	fs.StringVar(&o.logLevel, "log-level", "info", "log `level`: debug, info, warn, error")
+	fs.StringVar(&o.reportTo, "report-to", "", "report this node's state to the monitor node at this `URL` (http://monitor:8088)")
 	fs.Func("push", "forward the default stream to this `URL` (tcp://, udp://, http://…/publish/NAME); repeatable",
 		func(u string) error { o.push = append(o.push, u); return nil })
 	fs.Usage = func() {
@@ -169,6 +170,9 @@ func applyFlags(cfg *config.Config, o *options) {
 		if o.ingest != "" {
 			cfg.Ingest = append(cfg.Ingest, config.Ingest{Listen: o.ingest, Stream: def, Protocols: []string{"tcp", "udp"}})
 		}
+	}
+	if o.set["report-to"] {
+		cfg.Monitor.ReportTo = o.reportTo
 	}
 	if o.set["push"] {
 		so := cfg.Streams[def]

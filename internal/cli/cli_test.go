@@ -48,6 +48,18 @@ func TestFlagsOverrideConfig(t *testing.T) {
 				return ""
 			},
 		},
+		{
+			name:   "-report-to sets monitor.report_to",
+			args:   []string{"-report-to", "http://monitor:8088"},
+			ingest: []config.Ingest{{Listen: ":50001", Stream: "live", Protocols: []string{"tcp", "udp"}}},
+			play:   []config.Play{{Listen: ":50002", Stream: "live", Protocol: "ws"}},
+			check: func(c *config.Config) string {
+				if c.Monitor.ReportTo != "http://monitor:8088" {
+					return "monitor.report_to = " + c.Monitor.ReportTo
+				}
+				return ""
+			},
+		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -75,7 +87,7 @@ func TestFlagsOverrideConfig(t *testing.T) {
 }
 
 func TestBadFlagsExitTwo(t *testing.T) {
-	for _, args := range [][]string{{"-nope"}, {"extra"}, {"-stream", "a/b"}, {"-log-level", "loud"}} {
+	for _, args := range [][]string{{"-nope"}, {"extra"}, {"-stream", "a/b"}, {"-log-level", "loud"}, {"-report-to", "monitor:8088"}} {
 		var out, errb bytes.Buffer
 		if code := Main(args, &out, &errb); code != exitInvalid || errb.Len() == 0 {
 			t.Errorf("%q: exit %d, stderr %q; want 2 and a message", args, code, errb.String())

@@ -35,6 +35,8 @@ type Config struct {
 	MaxHops int `yaml:"max_hops"`
 	// HTTP is the server for pages, play, publish, API and metrics.
 	HTTP HTTP `yaml:"http"`
+	// Monitor makes this node report its state to a monitor node.
+	Monitor Monitor `yaml:"monitor"`
 	// Ingest lists the TCP/UDP listeners that receive published bytes.
 	// Default: one on :50001, TCP and UDP, into DefaultStream.
 	Ingest []Ingest `yaml:"ingest"`
@@ -64,6 +66,17 @@ type HTTP struct {
 	// one host can share this port and the kernel spreads connections
 	// among them (default false).
 	ReusePort bool `yaml:"reuse_port"`
+}
+
+// Monitor configures the reports to a monitor node (the cluster view).
+// Every node is a monitor for the nodes that report to it.
+type Monitor struct {
+	// ReportTo is the monitor node's HTTP address, such as
+	// "http://monitor:8088"; "" (the default) reports nowhere.
+	ReportTo string `yaml:"report_to"`
+	// ReportInterval is how often to report (default 2s, 1s to 1m). The
+	// monitor marks a node stale after three intervals without a report.
+	ReportInterval Duration `yaml:"report_interval"`
 }
 
 // Ingest is a listener that receives a published stream over TCP and/or UDP.
@@ -164,6 +177,7 @@ func Default() *Config {
 			ReadHeaderTimeout: Duration(10 * time.Second),
 			MaxHeaderBytes:    16 * KiB,
 		},
+		Monitor:        Monitor{ReportInterval: Duration(2 * time.Second)},
 		Ingest:         defaultIngest(stream),
 		Play:           defaultPlay(stream),
 		StreamDefaults: defaultStreamOptions(),

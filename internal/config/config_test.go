@@ -75,6 +75,7 @@ func fullConfig() *Config {
 		ShutdownTimeout: sec(15),
 		MaxHops:         4,
 		HTTP:            HTTP{Listen: "127.0.0.1:8080", ReadHeaderTimeout: sec(5), MaxHeaderBytes: 32 * 1024, ReusePort: true},
+		Monitor:         Monitor{ReportTo: "http://monitor:8088", ReportInterval: sec(5)},
 		Ingest: []Ingest{
 			{Listen: ":9001", Stream: "main", Protocols: []string{"tcp", "udp"}},
 			{Listen: "0.0.0.0:9002", Stream: "cam1", Protocols: []string{"udp"}},

@@ -17,7 +17,7 @@ var parseErrorTests = []struct {
 	want []string
 }{
 	{"unknown top key", "log_level: info\nlisen: ':1'\n", []string{
-		"tsstream.yaml:2: lisen: unknown key (known: name, log_level, default_stream, shutdown_timeout, max_hops, http, ingest, play, stream_defaults, streams)",
+		"tsstream.yaml:2: lisen: unknown key (known: name, log_level, default_stream, shutdown_timeout, max_hops, http, monitor, ingest, play, stream_defaults, streams)",
 	}},
 	{"unknown nested key", "name: n\nlog_level: info\n\nhttp:\n  lisen: ':8080'\n", []string{
 		"tsstream.yaml:5: http.lisen: unknown key (known: listen, read_header_timeout, max_header_bytes, reuse_port)",
@@ -75,7 +75,7 @@ var parseErrorTests = []struct {
 		`tsstream.yaml:5: streams.cam1.takeover: expected true or false, got "maybe"`,
 		`tsstream.yaml:5: streams.cam1.format: "mp4" is not one of auto, ts, raw`,
 		"tsstream.yaml:6: play[0].protocol: required: ws (WebSocket on any path) or tcp (raw TS to each connection)",
-		"tsstream.yaml:7: bogus: unknown key (known: name, log_level, default_stream, shutdown_timeout, max_hops, http, ingest, play, stream_defaults, streams)",
+		"tsstream.yaml:7: bogus: unknown key (known: name, log_level, default_stream, shutdown_timeout, max_hops, http, monitor, ingest, play, stream_defaults, streams)",
 	}},
 	{"syntax error", "log_level: info\nhttp: {listen: ':1'\nname: x\n", []string{
 		"tsstream.yaml:2: invalid YAML: did not find expected ',' or '}'",
@@ -119,6 +119,10 @@ var parseErrorTests = []struct {
 	}},
 	{"bad default stream, reported once", "default_stream: a b\n", []string{
 		`tsstream.yaml:1: default_stream: stream name "a b": ` + nameRule,
+	}},
+	{"monitor", "monitor:\n  report_to: ftp://m:1\n  report_interval: 500ms\n", []string{
+		`tsstream.yaml:2: monitor.report_to: monitor URL "ftp://m:1": use http://HOST:PORT of the monitor node`,
+		"tsstream.yaml:3: monitor.report_interval: 500ms is out of range: 1s to 1m",
 	}},
 	{"node name", "name: my node\n", []string{
 		`tsstream.yaml:1: name: node name "my node": ` + nameRule,

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/tsstream/tsstream/internal/monitor"
 	"github.com/tsstream/tsstream/internal/pull"
 	"github.com/tsstream/tsstream/internal/push"
 )
@@ -43,6 +44,7 @@ func (c *Config) check() []*Error {
 	var v validator
 	v.top(c)
 	v.http(&c.HTTP)
+	v.monitor(&c.Monitor)
 	for i := range c.Ingest {
 		v.ingest(indexPath("ingest", i), &c.Ingest[i], c.DefaultStream)
 	}
@@ -84,6 +86,17 @@ func (v *validator) http(h *HTTP) {
 	}
 	v.duration("http.read_header_timeout", h.ReadHeaderTimeout, maxReadHeaderTimeout)
 	v.size("http.max_header_bytes", h.MaxHeaderBytes, minHeaderBytes, maxHeaderBytes)
+}
+
+func (v *validator) monitor(m *Monitor) {
+	if m.ReportTo != "" {
+		if _, err := monitor.ReportURL(m.ReportTo); err != nil {
+			v.failf("monitor.report_to", "%w", err)
+		}
+	}
+	if m.ReportInterval < Duration(time.Second) || m.ReportInterval > Duration(time.Minute) {
+		v.failf("monitor.report_interval", "%s is out of range: 1s to 1m", m.ReportInterval)
+	}
 }
 
 // ingest checks an ingest listener; a stream equal to def is checked as

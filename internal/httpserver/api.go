@@ -150,6 +150,7 @@ func (s *Server) apiNode(w http.ResponseWriter, r *http.Request) {
 		"uptime_seconds": time.Since(n.Started).Seconds(),
 		"listeners":      listeners,
 		"streams":        len(s.Hub.Streams()),
+		"report_to":      n.ReportTo,
 	})
 }
 

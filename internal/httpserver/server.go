@@ -19,6 +19,7 @@ type Node struct {
 	Started   time.Time
 	Listeners func() []Listener // the listening sockets; nil: none
 	Links     func() []Link     // the relay links now; nil: none
+	ReportTo  string            // the monitor this node reports to; "" none
 }
 
 // Link is a relay link of the node (a push target), for the API.

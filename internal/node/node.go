@@ -16,6 +16,7 @@ import (
 	"github.com/tsstream/tsstream/internal/config"
 	"github.com/tsstream/tsstream/internal/httpserver"
 	"github.com/tsstream/tsstream/internal/metrics"
+	"github.com/tsstream/tsstream/internal/monitor"
 	"github.com/tsstream/tsstream/internal/mpegts"
 	"github.com/tsstream/tsstream/internal/pull"
 	"github.com/tsstream/tsstream/internal/push"
@@ -39,6 +40,7 @@ type Node struct {
 	listeners []httpserver.Listener
 	pushers   []*push.Pusher
 	pullers   []*pull.Puller
+	reporter  *monitor.Reporter // nil unless monitor.report_to is set
 	https     []*http.Server
 	closers   []func() error // tcp and udp servers
 	wg        sync.WaitGroup // Serve goroutines
@@ -60,6 +62,7 @@ func New(cfg *config.Config, log *slog.Logger, version string) *Node {
 	n.web = &httpserver.Server{Hub: n.hub, Log: log, MaxHops: cfg.MaxHops,
 		Metrics: metrics.Handler(n.hub, cfg.Name, version),
 		Pages:   (&web.Pages{ValidName: config.ValidStreamName}).Handler()}
+	n.web.Cluster = n.newCollector()
 	return n
 }
 
@@ -104,13 +107,14 @@ func staticStreams(cfg *config.Config) []string {
 // it closes what it had opened.
 func (n *Node) Start() error {
 	n.web.Node = httpserver.Node{Name: n.cfg.Name, Version: n.version, Started: time.Now(),
-		Listeners: n.Listeners, Links: n.links}
+		Listeners: n.Listeners, Links: n.links, ReportTo: n.cfg.Monitor.ReportTo}
 	err := n.listen()
 	if err != nil {
 		n.Shutdown(context.Background())
 		return err
 	}
 	n.startRelays()
+	n.startReporter()
 	for _, l := range n.Listeners() {
 		n.log.Info("listening", "role", l.Role, "protocol", l.Protocol, "address", l.Address, "stream", l.Stream)
 	}
@@ -320,6 +324,9 @@ func (n *Node) Shutdown(ctx context.Context) error {
 			defer wg.Done()
 			httpErrs[i] = srv.Shutdown(ctx)
 		}()
+	}
+	if n.reporter != nil {
+		n.reporter.Close()
 	}
 	n.mu.Lock()
 	pushers, pullers := n.pushers, n.pullers
