@@ -177,7 +177,6 @@ func (c *Collector) forgetLocked(now time.Time) {
 
 // View returns the cluster as every node reported it, this node included.
 func (c *Collector) View() View {
-	now := c.now()
 	if c.Self != nil {
 		self := c.Self()
 		c.mu.Lock()
@@ -185,10 +184,11 @@ func (c *Collector) View() View {
 		c.mu.Unlock()
 		// This node's throughputs come from successive views, at most one
 		// sample a second so that quick refreshes do not make noise.
-		if prev == nil || now.Sub(prev.at) >= time.Second {
+		if prev == nil || c.now().Sub(prev.at) >= time.Second {
 			c.record(self, "")
 		}
 	}
+	now := c.now()
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.forgetLocked(now)

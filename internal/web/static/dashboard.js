@@ -34,7 +34,9 @@
     svg.setAttribute('preserveAspectRatio', 'none');
     if (values.length < 2) return svg;
     const top = Math.max(...values, 1);
-    const pts = values.map((v, i) => [i * (w / (n - 1)), h - 2 - (v / top) * (h - 4)]);
+    // Until the history is long, it is stretched over at least 30 points.
+    const span = Math.min(n, Math.max(values.length, 30)) - 1;
+    const pts = values.map((v, i) => [i * (w / span), h - 2 - (v / top) * (h - 4)]);
     const line = pts.map((p) => p[0].toFixed(1) + ',' + p[1].toFixed(1)).join(' ');
     const area = document.createElementNS(svg.namespaceURI, 'polygon');
     area.setAttribute('points', `0,${h} ${line} ${pts[pts.length - 1][0].toFixed(1)},${h}`);
