@@ -55,7 +55,7 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs.Func("push", "forward the default stream to this `URL` (tcp://, udp://, http://…/publish/NAME); repeatable",
 		func(u string) error { o.push = append(o.push, u); return nil })
 	fs.Usage = func() {
-		fmt.Fprintf(stderr, "Usage: tsstream [flags]\n\nWith no flags tsstream takes TCP and UDP ingest on :50001 into stream \"live\",\n"+
+		fmt.Fprintf(stderr, "Usage: tsstream [flags]\n       tsstream token -stream NAME [-ttl 1h] (a play token; see tsstream token -h)\n\nWith no flags tsstream takes TCP and UDP ingest on :50001 into stream \"live\",\n"+
 			"serves HTTP on :8088 and WebSocket play of \"live\" on :50002. Flags override the -config file.\n\n")
 		fs.PrintDefaults()
 	}
@@ -71,6 +71,9 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 
 // Main runs tsstream with args and returns the exit code.
 func Main(args []string, stdout, stderr io.Writer) int {
+	if len(args) > 0 && args[0] == "token" {
+		return tokenMain(args[1:], stdout, stderr, time.Now())
+	}
 	o, err := parseFlags(args, stderr)
 	if errors.Is(err, flag.ErrHelp) {
 		return exitOK
@@ -95,7 +98,8 @@ func Main(args []string, stdout, stderr io.Writer) int {
 	log := newLogger(stderr, cfg.LogLevel)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := run(ctx, cfg, log); err != nil {
+	reload := func() (*config.Config, error) { return loadConfig(o) }
+	if err := run(ctx, cfg, log, reload); err != nil {
 		log.Error("tsstream stopped", "err", err)
 		return exitFailed
 	}
@@ -110,13 +114,31 @@ func cmp(a, b string) string {
 }
 
 // run serves until ctx is done, then shuts down within the configured time.
-func run(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
+// SIGHUP applies the configuration reload returns; an invalid one is
+// logged and the running one stays.
+func run(ctx context.Context, cfg *config.Config, log *slog.Logger, reload func() (*config.Config, error)) error {
 	n := node.New(cfg, log, Version)
+	n.SetReloader(reload)
 	if err := n.Start(); err != nil {
 		return err
 	}
 	log.Info("tsstream started", "version", Version, "name", cfg.Name)
-	<-ctx.Done()
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	for ctx.Err() == nil {
+		select {
+		case <-hup:
+			next, err := reload()
+			if err == nil {
+				err = n.Reload(next)
+			}
+			if err != nil {
+				log.Error("SIGHUP: configuration not reloaded; the running one stays", "err", err)
+			}
+		case <-ctx.Done():
+		}
+	}
 	log.Info("shutting down")
 	sctx, cancel := context.WithTimeout(context.Background(), time.Duration(cfg.ShutdownTimeout))
 	defer cancel()

@@ -50,6 +50,11 @@ type Config struct {
 	// inherits StreamDefaults (use Config.Stream to read the result); Parse
 	// also copies stream_defaults into every key a stream leaves out.
 	Streams map[string]StreamOptions `yaml:"streams"`
+	// Auth holds publish keys, play tokens, allow-lists and API
+	// credentials; see "Securing a public node" in the README.
+	Auth Auth `yaml:"auth"`
+	// Limits bound streams, viewers and connections.
+	Limits Limits `yaml:"limits"`
 }
 
 // HTTP configures the HTTP server.
@@ -66,6 +71,11 @@ type HTTP struct {
 	// one host can share this port and the kernel spreads connections
 	// among them (default false).
 	ReusePort bool `yaml:"reuse_port"`
+	// TLSCert and TLSKey are PEM files of a certificate (chain) and its
+	// key; set both and the server speaks HTTPS and WSS only. The files
+	// are read again when they change and on SIGHUP, without a restart.
+	TLSCert string `yaml:"tls_cert"`
+	TLSKey  string `yaml:"tls_key"`
 }
 
 // Monitor configures the reports to a monitor node (the cluster view).
@@ -89,6 +99,14 @@ type Ingest struct {
 	// Protocols is a non-empty subset of tcp, udp; Parse fills an absent
 	// list with both.
 	Protocols []string `yaml:"protocols"`
+	// Allow lists the sources (CIDRs or addresses) this listener takes
+	// bytes from; others are dropped on accept or arrival, and each is
+	// logged once. Default (absent): loopback only, 127.0.0.0/8 and ::1,
+	// whatever address the listener binds. ["0.0.0.0/0", "::/0"] takes
+	// any source.
+	Allow []string `yaml:"allow,omitempty"`
+	// Deny lists sources refused even when Allow holds them.
+	Deny []string `yaml:"deny,omitempty"`
 }
 
 // Play is a listener that sends one stream to every connection.
@@ -102,6 +120,9 @@ type Play struct {
 	Protocol string `yaml:"protocol"`
 	// ReusePort sets SO_REUSEPORT, as for the HTTP server.
 	ReusePort bool `yaml:"reuse_port"`
+	// TLS serves a ws listener as WSS with http.tls_cert and http.tls_key
+	// (default false).
+	TLS bool `yaml:"tls"`
 }
 
 // StreamOptions are the settings of a stream.
@@ -147,6 +168,25 @@ type StreamOptions struct {
 	// PullOrder is failover (default: the first source that works, from
 	// the top after all failed) or round-robin.
 	PullOrder string `yaml:"pull_order"`
+	// PublishKey opens HTTP publishing of this stream (?key=), as
+	// auth.publish_key does for all streams. Only under streams.NAME.
+	PublishKey string `yaml:"publish_key"`
+	// PlayToken is off (default) or on: on, every play URL of the stream
+	// (HTTP-TS, WebSocket, the any-path WebSocket listener) needs ?token=,
+	// signed with auth.token_secret (see `tsstream token`).
+	PlayToken string `yaml:"play_token"`
+	// MaxViewers bounds the stream's viewers (default: none of its own;
+	// limits.max_viewers bounds all streams).
+	MaxViewers int `yaml:"max_viewers"`
+	// MaxPublishRate is the most bytes per second a publisher may send
+	// ("2MB" is 16 Mbit/s), averaged with a two-second burst allowance: a
+	// TCP or HTTP publisher above it is cut, UDP datagrams above it are
+	// dropped (default: no ceiling).
+	MaxPublishRate Size `yaml:"max_publish_rate"`
+	// PublishIdleTimeout cuts a TCP or HTTP publisher that sends nothing
+	// for this long, so that a silent connection cannot hold a stream
+	// (default 30s; UDP sessions end after 5s without datagrams).
+	PublishIdleTimeout Duration `yaml:"publish_idle_timeout"`
 }
 
 // Values of StreamOptions.Format, Ingest.Protocols and Play.Protocol.
@@ -182,6 +222,7 @@ func Default() *Config {
 		Play:           defaultPlay(stream),
 		StreamDefaults: defaultStreamOptions(),
 		Streams:        map[string]StreamOptions{},
+		Limits:         defaultLimits(),
 	}
 }
 
@@ -204,6 +245,9 @@ func defaultStreamOptions() StreamOptions {
 		GOPMaxBytes:  4 * MiB,
 		GOPMaxAge:    Duration(10 * time.Second),
 		PullOrder:    "failover",
+		PlayToken:    Off,
+
+		PublishIdleTimeout: Duration(30 * time.Second),
 	}
 }
 
@@ -299,6 +343,12 @@ func (d *decoder) fill(c *Config) {
 	if len(c.StreamDefaults.Pull) == 0 {
 		c.StreamDefaults.Pull = nil
 	}
+	c.Auth.PublishDeny = nilIfEmpty(c.Auth.PublishDeny)
+	c.Auth.PlayAllow = nilIfEmpty(c.Auth.PlayAllow)
+	c.Auth.PlayDeny = nilIfEmpty(c.Auth.PlayDeny)
+	for i := range c.Ingest {
+		c.Ingest[i].Deny = nilIfEmpty(c.Ingest[i].Deny)
+	}
 	for name, s := range c.Streams {
 		if len(s.Push) == 0 {
 			s.Push = nil
@@ -308,6 +358,13 @@ func (d *decoder) fill(c *Config) {
 		}
 		c.Streams[name] = s
 	}
+}
+
+func nilIfEmpty(list []string) []string {
+	if len(list) == 0 {
+		return nil
+	}
+	return list
 }
 
 // inherit copies into s the fields of base whose keys are absent under path.
@@ -381,6 +438,26 @@ func (o StreamOptions) with(over StreamOptions) StreamOptions {
 	}
 	if over.PullOrder != "" {
 		o.PullOrder = over.PullOrder
+	}
+	return o.withAuth(over)
+}
+
+// withAuth is with for the security options.
+func (o StreamOptions) withAuth(over StreamOptions) StreamOptions {
+	if over.PublishKey != "" {
+		o.PublishKey = over.PublishKey
+	}
+	if over.PlayToken != "" {
+		o.PlayToken = over.PlayToken
+	}
+	if over.MaxViewers != 0 {
+		o.MaxViewers = over.MaxViewers
+	}
+	if over.MaxPublishRate != 0 {
+		o.MaxPublishRate = over.MaxPublishRate
+	}
+	if over.PublishIdleTimeout != 0 {
+		o.PublishIdleTimeout = over.PublishIdleTimeout
 	}
 	return o
 }

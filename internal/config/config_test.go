@@ -29,8 +29,12 @@ func TestDefault(t *testing.T) {
 		{"play", c.Play, []Play{{Listen: ":50002", Stream: "live", Protocol: "ws"}}},
 		{"stream_defaults", c.StreamDefaults, StreamOptions{Format: "auto", RingBytes: 8 << 20,
 			WriteTimeout: sec(10), MaxSkips: 3, SkipWindow: sec(30),
-			GOPCache: "on", GOPMaxBytes: 4 << 20, GOPMaxAge: sec(10), PullOrder: "failover"}},
+			GOPCache: "on", GOPMaxBytes: 4 << 20, GOPMaxAge: sec(10), PullOrder: "failover",
+			PlayToken: "off", PublishIdleTimeout: sec(30)}},
 		{"streams", c.Streams, map[string]StreamOptions{}},
+		{"auth", c.Auth, Auth{}},
+		{"limits", c.Limits, Limits{MaxStreams: 1000, MaxViewers: 10000, ConnsPerIP: 100,
+			ConnsPerIPExempt: []string{"127.0.0.0/8", "::1/128"}, ViewerMaxMessage: 4096}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -74,32 +78,44 @@ func fullConfig() *Config {
 		DefaultStream:   "main",
 		ShutdownTimeout: sec(15),
 		MaxHops:         4,
-		HTTP:            HTTP{Listen: "127.0.0.1:8080", ReadHeaderTimeout: sec(5), MaxHeaderBytes: 32 * 1024, ReusePort: true},
-		Monitor:         Monitor{ReportTo: "http://monitor:8088", ReportInterval: sec(5)},
+		HTTP: HTTP{Listen: "127.0.0.1:8080", ReadHeaderTimeout: sec(5), MaxHeaderBytes: 32 * 1024, ReusePort: true,
+			TLSCert: "/etc/tsstream/cert.pem", TLSKey: "/etc/tsstream/key.pem"},
+		Monitor: Monitor{ReportTo: "http://monitor:8088", ReportInterval: sec(5)},
 		Ingest: []Ingest{
 			{Listen: ":9001", Stream: "main", Protocols: []string{"tcp", "udp"}},
-			{Listen: "0.0.0.0:9002", Stream: "cam1", Protocols: []string{"udp"}},
+			{Listen: "0.0.0.0:9002", Stream: "cam1", Protocols: []string{"udp"},
+				Allow: []string{"192.0.2.0/24", "2001:db8::/32"}, Deny: []string{"192.0.2.66"}},
 		},
 		Play: []Play{
-			{Listen: ":9003", Stream: "main", Protocol: "ws", ReusePort: true},
+			{Listen: ":9003", Stream: "main", Protocol: "ws", ReusePort: true, TLS: true},
 			{Listen: "[::1]:9004", Stream: "cam1", Protocol: "tcp"},
 		},
 		StreamDefaults: StreamOptions{Format: "ts", Takeover: true, RingBytes: 16 << 20,
 			WriteTimeout: sec(5), MaxSkips: 5, SkipWindow: sec(60),
-			GOPCache: "on", GOPMaxBytes: 8 << 20, GOPMaxAge: sec(5), PullOrder: "failover"},
+			GOPCache: "on", GOPMaxBytes: 8 << 20, GOPMaxAge: sec(5), PullOrder: "failover",
+			PlayToken: "off", MaxViewers: 500, MaxPublishRate: 4_000_000, PublishIdleTimeout: sec(60)},
 		Streams: map[string]StreamOptions{
 			"cam1": {Format: "auto", Takeover: true, RingBytes: 64 << 20,
 				WriteTimeout: sec(20), MaxSkips: 10, SkipWindow: sec(150),
 				GOPCache: "off", GOPMaxBytes: 2 << 20, GOPMaxAge: sec(20), PullOrder: "failover",
-				Push: []string{"tcp://127.0.0.1:9100", "udp://239.1.1.1:1234?ttl=4", "http://edge-2:8088/publish/cam1?key=secret"}},
+				Push:       []string{"tcp://127.0.0.1:9100", "udp://239.1.1.1:1234?ttl=4", "http://edge-2:8088/publish/cam1?key=secret"},
+				PublishKey: "cam1-key", PlayToken: "off", MaxViewers: 2000, MaxPublishRate: 10_000_000, PublishIdleTimeout: sec(10)},
 			"telemetry": {Format: "raw", Takeover: true, RingBytes: 1_000_000,
 				WriteTimeout: sec(5), MaxSkips: 5, SkipWindow: sec(60),
-				GOPCache: "on", GOPMaxBytes: 8 << 20, GOPMaxAge: sec(5), PullOrder: "failover"},
+				GOPCache: "on", GOPMaxBytes: 8 << 20, GOPMaxAge: sec(5), PullOrder: "failover",
+				PlayToken: "off", MaxViewers: 500, MaxPublishRate: 4_000_000, PublishIdleTimeout: sec(60)},
 			"relayed": {Format: "ts", Takeover: true, RingBytes: 16 << 20,
 				WriteTimeout: sec(5), MaxSkips: 5, SkipWindow: sec(60),
 				GOPCache: "on", GOPMaxBytes: 8 << 20, GOPMaxAge: sec(5), PullOrder: "round-robin",
-				Pull: []string{"http://origin-1:8088/live/relayed.ts", "http://origin-2:8088/live/relayed.ts", "udp://@239.1.1.1:1234"}},
+				Pull:      []string{"http://origin-1:8088/live/relayed.ts", "http://origin-2:8088/live/relayed.ts", "udp://@239.1.1.1:1234"},
+				PlayToken: "on", MaxViewers: 500, MaxPublishRate: 4_000_000, PublishIdleTimeout: sec(60)},
 		},
+		Auth: Auth{PublishKey: "all-streams-key", PublishAllow: []string{"127.0.0.0/8", "::1/128", "10.0.0.0/8"},
+			PublishDeny: []string{"10.9.0.0/16"}, TokenSecret: "0123456789abcdef0123456789abcdef",
+			PlayDeny: []string{"198.51.100.0/24"},
+			APIToken: "api-secret", APIUser: "admin", APIPassword: "admin-secret"},
+		Limits: Limits{MaxStreams: 100, MaxViewers: 5000, ConnsPerIP: 50,
+			ConnsPerIPExempt: []string{"127.0.0.0/8"}, ViewerMaxMessage: 1024},
 	}
 }
 
@@ -136,7 +152,8 @@ func TestFullHasEveryKey(t *testing.T) {
 		present[streamKey.ReplaceAllString(index.ReplaceAllString(p, "[]"), "streams.*")] = true
 	}
 	for _, p := range schemaPaths(reflect.TypeFor[Config](), "") {
-		if !present[p] && p != "stream_defaults.push" && p != "stream_defaults.pull" { // refused there
+		if !present[p] && p != "stream_defaults.push" && p != "stream_defaults.pull" &&
+			p != "stream_defaults.publish_key" { // refused there
 			t.Errorf("testdata/example.yaml lacks %s", p)
 		}
 	}
@@ -176,11 +193,11 @@ func TestParseLists(t *testing.T) {
 		{"empty list", "ingest: []\nplay: []\n", []Ingest{}, []Play{}},
 		{"null", "ingest:\nplay: ~\n", []Ingest{}, []Play{}},
 		{"replaced", "ingest: [{listen: ':9000'}]\n",
-			[]Ingest{{":9000", "live", []string{"tcp", "udp"}}}, []Play{{Listen: ":50002", Stream: "live", Protocol: "ws"}}},
+			[]Ingest{{Listen: ":9000", Stream: "live", Protocols: []string{"tcp", "udp"}}}, []Play{{Listen: ":50002", Stream: "live", Protocol: "ws"}}},
 		{"default stream followed", "default_stream: cam\n",
-			[]Ingest{{":50001", "cam", []string{"tcp", "udp"}}}, []Play{{Listen: ":50002", Stream: "cam", Protocol: "ws"}}},
+			[]Ingest{{Listen: ":50001", Stream: "cam", Protocols: []string{"tcp", "udp"}}}, []Play{{Listen: ":50002", Stream: "cam", Protocol: "ws"}}},
 		{"udp and tcp share a port", "ingest: [{listen: ':7000', protocols: [udp]}]\nplay: [{listen: ':7000', protocol: tcp}]\n",
-			[]Ingest{{":7000", "live", []string{"udp"}}}, []Play{{Listen: ":7000", Stream: "live", Protocol: "tcp"}}},
+			[]Ingest{{Listen: ":7000", Stream: "live", Protocols: []string{"udp"}}}, []Play{{Listen: ":7000", Stream: "live", Protocol: "tcp"}}},
 		{"port 0 never collides", "http: {listen: '127.0.0.1:0'}\nplay: [{listen: '127.0.0.1:0', protocol: ws}, {listen: ':0', protocol: tcp}]\n",
 			defIngest, []Play{{Listen: "127.0.0.1:0", Stream: "live", Protocol: "ws"}, {Listen: ":0", Stream: "live", Protocol: "tcp"}}},
 	}
@@ -218,7 +235,8 @@ streams:
 		t.Fatal(err)
 	}
 	defaults := StreamOptions{Format: "auto", RingBytes: 16 << 20, WriteTimeout: sec(3), MaxSkips: 3, SkipWindow: sec(30),
-		GOPCache: "on", GOPMaxBytes: 4 << 20, GOPMaxAge: sec(10), PullOrder: "failover"}
+		GOPCache: "on", GOPMaxBytes: 4 << 20, GOPMaxAge: sec(10), PullOrder: "failover",
+		PlayToken: "off", PublishIdleTimeout: sec(30)}
 	with := func(f func(*StreamOptions)) StreamOptions { o := defaults; f(&o); return o }
 	tests := []struct {
 		stream string

@@ -65,6 +65,11 @@ func (c *Config) check() []*Error {
 		v.streamOptions(p, c.Streams[name], &c.StreamDefaults)
 	}
 	v.listeners(c.listeners())
+	tokens, _ := c.tokenStreams()
+	v.auth(&c.Auth, tokens)
+	v.limits(&c.Limits)
+	v.playTokens(c)
+	v.tls(c)
 	return v.errs
 }
 
@@ -120,6 +125,8 @@ func (v *validator) ingest(path string, in *Ingest, def string) {
 		}
 		seen[p] = true
 	}
+	v.cidrs(path+".allow", in.Allow, true)
+	v.cidrs(path+".deny", in.Deny, false)
 }
 
 // play checks a play listener; a stream equal to def is checked as
@@ -135,6 +142,9 @@ func (v *validator) play(path string, p *Play, def string) {
 		v.failf(path+".protocol", "required: ws (WebSocket on any path) or tcp (raw TS to each connection)")
 	default:
 		v.failf(path+".protocol", "%q is not one of ws, tcp", p.Protocol)
+	}
+	if p.TLS && p.Protocol != ProtoWS {
+		v.failf(path+".tls", "only a ws listener speaks TLS (WSS)")
 	}
 }
 
@@ -171,6 +181,7 @@ func (v *validator) streamOptions(path string, o StreamOptions, base *StreamOpti
 	if check(o.GOPMaxAge == 0, o.GOPMaxAge == b.GOPMaxAge) {
 		v.duration(path+".gop_max_age", o.GOPMaxAge, maxSkipWindow)
 	}
+	v.streamAuth(path, o, base == nil)
 	v.push(path, o.Push, base == nil)
 	v.pull(path, o.Pull, base == nil)
 	if check(o.PullOrder == "", o.PullOrder == b.PullOrder) {
@@ -231,5 +242,18 @@ func (v *validator) size(path string, s, least, most Size) {
 		v.failf(path, "must be positive, got %s", s)
 	case s < least || s > most:
 		v.failf(path, "%s is out of range: use %s to %s", s, least, most)
+	}
+}
+
+// tls checks that the certificate and key come as a pair and that WSS
+// listeners have them.
+func (v *validator) tls(c *Config) {
+	if (c.HTTP.TLSCert == "") != (c.HTTP.TLSKey == "") {
+		v.failf("http.tls_key", "set http.tls_cert and http.tls_key together")
+	}
+	for i, p := range c.Play {
+		if p.TLS && c.HTTP.TLSCert == "" {
+			v.failf(indexPath("play", i)+".tls", "needs http.tls_cert and http.tls_key")
+		}
 	}
 }

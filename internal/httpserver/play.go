@@ -34,6 +34,12 @@ func (s *Server) live(w http.ResponseWriter, r *http.Request) {
 		s.serveWebSocket(w, r, name)
 		return
 	}
+	release, err := s.admitViewer(r, name)
+	if err != nil {
+		httpError(w, err)
+		return
+	}
+	defer release()
 	rd, err := s.Hub.NewReader(name, stream.ReaderInfo{Protocol: "http", Remote: r.RemoteAddr})
 	if err != nil {
 		httpError(w, err)
@@ -96,7 +102,7 @@ func (s *Server) play(conn net.Conn, br *bufio.Reader, rd *stream.Reader, f play
 	s.viewers.Add(1)
 	defer s.viewers.Done()
 	defer conn.Close()
-	v := playout.New(conn, rd, f, s.log())
+	v := playout.New(innerConn(conn), rd, f, s.log())
 	ctx, cancel := context.WithCancelCause(context.Background())
 	defer cancel(nil)
 	readDone := make(chan struct{})
@@ -107,4 +113,13 @@ func (s *Server) play(conn net.Conn, br *bufio.Reader, rd *stream.Reader, f play
 	v.Run(ctx)
 	conn.Close()
 	<-readDone
+}
+
+// admitViewer asks the guard, if any, to let a viewer of name in; release
+// gives its place back.
+func (s *Server) admitViewer(r *http.Request, name string) (release func(), err error) {
+	if s.Guard == nil {
+		return func() {}, nil
+	}
+	return s.Guard.Play(r, name)
 }

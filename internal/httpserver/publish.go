@@ -3,11 +3,13 @@ package httpserver
 import (
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"slices"
 	"strings"
 	"time"
 
+	"github.com/tsstream/tsstream/internal/guard"
 	"github.com/tsstream/tsstream/internal/stream"
 )
 
@@ -19,11 +21,16 @@ func (s *Server) publish(w http.ResponseWriter, r *http.Request) {
 	path := relayPath(r.Header.Get(pathHeader))
 	var p *stream.Publisher
 	err := s.checkPath(path)
+	if err == nil && s.Guard != nil {
+		err = s.Guard.Publish(r, name)
+	}
 	if err == nil {
 		p, err = s.Hub.Publish(name, stream.PublisherInfo{Protocol: "http", Remote: r.RemoteAddr, Path: path})
 	}
 	if err != nil {
-		s.log().Warn("publisher refused", "stream", name, "protocol", "http", "remote", r.RemoteAddr, "err", err)
+		if !errors.As(err, new(*guard.Refusal)) { // the guard logs its own, rate-limited
+			s.log().Warn("publisher refused", "stream", name, "protocol", "http", "remote", r.RemoteAddr, "err", err)
+		}
 		// Answer now and hang up: draining the refused body first (what
 		// net/http does) would keep ffmpeg streaming into nothing.
 		http.NewResponseController(w).SetReadDeadline(time.Now())
@@ -42,7 +49,13 @@ func (s *Server) publish(w http.ResponseWriter, r *http.Request) {
 		case <-stop:
 		}
 	}()
-	n, err := p.ReadFrom(r.Body)
+	var body io.Reader = r.Body
+	if s.Guard != nil {
+		m := s.Guard.Meter(name, r.Body, rc.SetReadDeadline)
+		defer m.Stop()
+		body = m
+	}
+	n, err := p.ReadFrom(body)
 	close(stop)
 	<-watched
 	p.Close(stream.EndReason(err))

@@ -5,10 +5,13 @@ package httpserver
 import (
 	"errors"
 	"log/slog"
+	"net"
 	"net/http"
+	"strings"
 	"sync"
 	"time"
 
+	"github.com/tsstream/tsstream/internal/guard"
 	"github.com/tsstream/tsstream/internal/stream"
 )
 
@@ -61,7 +64,13 @@ type Server struct {
 	// MaxHops is the longest relay path a pushed stream may come through
 	// (the Tsstream-Path header); zero means 8.
 	MaxHops int
-	Log     *slog.Logger // nil discards
+	// Guard checks publishers, viewers and API requests before any byte
+	// moves; nil lets everything through.
+	Guard *guard.Guard
+	// Reload re-reads the configuration for POST /api/v1/reload; nil: not
+	// served.
+	Reload func() error
+	Log    *slog.Logger // nil discards
 
 	viewers sync.WaitGroup // hijacked viewer connections
 }
@@ -96,7 +105,63 @@ func (s *Server) Handler() http.Handler {
 	if s.Metrics != nil {
 		mux.Handle("GET /metrics", s.Metrics)
 	}
-	return mux
+	if s.Reload != nil {
+		mux.HandleFunc("POST /api/v1/reload", s.reload)
+	}
+	return s.guardAPI(mux)
+}
+
+// openPrefixes are the paths anyone may reach: publishing and play check
+// keys and tokens themselves. Everything else (the dashboard, the API,
+// /metrics, and pages added later) needs the API credentials when some are
+// configured.
+var openPrefixes = []string{"/publish/", "/live/", "/ws/", "/play/", "/healthz", "/assets/", "/favicon.ico"}
+
+// reportsPath is where nodes report to a monitor: a POST that changes
+// nothing but the cluster view, so without credentials configured it is
+// as open as reading (with them, reporters send them too).
+const reportsPath = "/api/v1/reports"
+
+// guardAPI checks API credentials on every path that is not open.
+func (s *Server) guardAPI(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if s.Guard != nil && !hasOpenPrefix(r.URL.Path) {
+			write := r.Method != http.MethodGet && r.Method != http.MethodHead && r.URL.Path != reportsPath
+			if err := s.Guard.API(r, write); err != nil {
+				w.Header().Set("WWW-Authenticate", `Bearer realm="tsstream", Basic realm="tsstream"`)
+				httpError(w, err)
+				return
+			}
+		}
+		h.ServeHTTP(w, r)
+	})
+}
+
+func hasOpenPrefix(path string) bool {
+	for _, p := range openPrefixes {
+		if strings.HasPrefix(path, p) {
+			return true
+		}
+	}
+	return false
+}
+
+// reload applies the configuration file again.
+func (s *Server) reload(w http.ResponseWriter, r *http.Request) {
+	if err := s.Reload(); err != nil {
+		http.Error(w, "configuration not reloaded; the old one stays in force:\n"+err.Error(), http.StatusBadRequest)
+		return
+	}
+	w.Write([]byte("reloaded\n"))
+}
+
+// innerConn returns the connection under a guarded one, so that viewers'
+// writes keep writev (net.Buffers only uses it on the kernel's socket).
+func innerConn(c net.Conn) net.Conn {
+	if gc, ok := c.(interface{ Inner() net.Conn }); ok {
+		return gc.Inner()
+	}
+	return c
 }
 
 // WebSocketOnly returns a handler that plays stream name over WebSocket on
@@ -117,9 +182,12 @@ func (s *Server) log() *slog.Logger {
 	return s.Log
 }
 
-// statusOf maps the hub's errors to HTTP statuses.
+// statusOf maps the hub's and the guard's errors to HTTP statuses.
 func statusOf(err error) int {
+	var refused *guard.Refusal
 	switch {
+	case errors.As(err, &refused):
+		return refused.StatusCode()
 	case errors.Is(err, stream.ErrBadName):
 		return http.StatusBadRequest
 	case errors.Is(err, stream.ErrPublisherActive):

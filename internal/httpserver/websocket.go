@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/http"
 
+	"github.com/tsstream/tsstream/internal/guard"
 	"github.com/tsstream/tsstream/internal/playout"
 	"github.com/tsstream/tsstream/internal/stream"
 	"github.com/tsstream/tsstream/internal/websocket"
@@ -34,6 +35,12 @@ func (s *Server) serveWebSocket(w http.ResponseWriter, r *http.Request, name str
 			http.StatusUpgradeRequired)
 		return
 	}
+	release, err := s.admitViewer(r, name)
+	if err != nil {
+		httpError(w, err)
+		return
+	}
+	defer release()
 	rd, err := s.Hub.NewReader(name, stream.ReaderInfo{Protocol: "ws", Remote: r.RemoteAddr})
 	if err != nil {
 		httpError(w, err)
@@ -45,19 +52,25 @@ func (s *Server) serveWebSocket(w http.ResponseWriter, r *http.Request, name str
 		s.log().Debug("websocket handshake failed", "remote", r.RemoteAddr, "err", err)
 		return
 	}
-	s.play(conn, br, rd, wsFraming, readWebSocket)
+	s.play(conn, br, rd, wsFraming, s.readWebSocket)
 }
 
 // readWebSocket answers the frames a viewer sends: pings get pongs, a close
 // gets a close; data is read and dropped, and anything that breaks the
 // protocol or the size limit closes the connection with the matching code.
-func readWebSocket(br *bufio.Reader, v *playout.Viewer) error {
+func (s *Server) readWebSocket(br *bufio.Reader, v *playout.Viewer) error {
 	wr := websocket.NewReader(br)
+	if s.Guard != nil {
+		wr.MaxMessage = s.Guard.ViewerMaxMessage()
+	}
 	for {
 		f, err := wr.Next()
 		var ce *websocket.CloseError
 		switch {
 		case errors.As(err, &ce):
+			if s.Guard != nil {
+				s.Guard.Count(guard.ViewerMessage)
+			}
 			v.WriteControl(websocket.AppendClose(nil, ce.Code, ce.Reason))
 			return playout.ErrProtocol
 		case err != nil:

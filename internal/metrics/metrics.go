@@ -23,17 +23,19 @@ import (
 
 // Handler serves the metrics of hub, and of the Go runtime and the process,
 // from a registry of its own. node and version label tsstream_build_info.
-func Handler(hub *stream.Hub, node, version string) http.Handler {
-	return promhttp.HandlerFor(newRegistry(hub, node, version), promhttp.HandlerOpts{})
+// extra collectors (Refusals, say) join the registry.
+func Handler(hub *stream.Hub, node, version string, extra ...prometheus.Collector) http.Handler {
+	return promhttp.HandlerFor(newRegistry(hub, node, version, extra...), promhttp.HandlerOpts{})
 }
 
-func newRegistry(hub *stream.Hub, node, version string) *prometheus.Registry {
+func newRegistry(hub *stream.Hub, node, version string, extra ...prometheus.Collector) *prometheus.Registry {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		newHubCollector(hub, node, version),
 	)
+	reg.MustRegister(extra...)
 	return reg
 }
 

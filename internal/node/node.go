@@ -11,9 +11,11 @@ import (
 	"net/http"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/tsstream/tsstream/internal/config"
+	"github.com/tsstream/tsstream/internal/guard"
 	"github.com/tsstream/tsstream/internal/httpserver"
 	"github.com/tsstream/tsstream/internal/metrics"
 	"github.com/tsstream/tsstream/internal/monitor"
@@ -34,6 +36,11 @@ type Node struct {
 	version string
 	hub     *stream.Hub
 	web     *httpserver.Server
+	guard   *guard.Guard
+	certs   *guard.Certs // nil without TLS
+
+	// live is the configuration in force: cfg until a Reload.
+	live atomic.Pointer[config.Config]
 
 	// Set by Start; listeners and pushers are read by the API meanwhile.
 	mu        sync.Mutex // guards listeners and pushers
@@ -53,17 +60,36 @@ func New(cfg *config.Config, log *slog.Logger, version string) *Node {
 		log = slog.New(slog.DiscardHandler)
 	}
 	n := &Node{cfg: cfg, log: log, version: version}
+	n.live.Store(cfg)
 	n.hub = stream.NewHub(stream.Config{
 		Options:   n.streamOptions,
 		Static:    staticStreams(cfg),
 		ValidName: config.ValidStreamName,
 		Log:       log,
 	})
-	n.web = &httpserver.Server{Hub: n.hub, Log: log, MaxHops: cfg.MaxHops,
-		Metrics: metrics.Handler(n.hub, cfg.Name, version),
+	n.guard = guard.New(guard.Config{Policy: newPolicy(cfg), Log: log,
+		Streams: func(name string) (bool, int) { return n.hub.Get(name) != nil, n.hub.Len() }})
+	n.web = &httpserver.Server{Hub: n.hub, Log: log, MaxHops: cfg.MaxHops, Guard: n.guard,
+		Metrics: metrics.Handler(n.hub, cfg.Name, version, metrics.Refusals(n.guard)),
 		Pages:   (&web.Pages{ValidName: config.ValidStreamName}).Handler()}
 	n.web.Cluster = n.newCollector()
 	return n
+}
+
+// Guard returns the node's access policy and its refusal counters.
+func (n *Node) Guard() *guard.Guard { return n.guard }
+
+// SetReloader serves POST /api/v1/reload: load returns the configuration
+// to apply (the file read again, with the command line's flags). Call it
+// before Start.
+func (n *Node) SetReloader(load func() (*config.Config, error)) {
+	n.web.Reload = func() error {
+		cfg, err := load()
+		if err != nil {
+			return err
+		}
+		return n.Reload(cfg)
+	}
 }
 
 // Hub returns the node's streams.
@@ -71,7 +97,7 @@ func (n *Node) Hub() *stream.Hub { return n.hub }
 
 // streamOptions turns a stream's configuration into stream options.
 func (n *Node) streamOptions(name string) stream.Options {
-	o := n.cfg.Stream(name)
+	o := n.live.Load().Stream(name)
 	format, _ := mpegts.ParseFormat(o.Format) // validated with the config
 	return stream.Options{
 		Format:       format,
@@ -108,7 +134,10 @@ func staticStreams(cfg *config.Config) []string {
 func (n *Node) Start() error {
 	n.web.Node = httpserver.Node{Name: n.cfg.Name, Version: n.version, Started: time.Now(),
 		Listeners: n.Listeners, Links: n.links, ReportTo: n.cfg.Monitor.ReportTo}
-	err := n.listen()
+	err := n.loadCerts()
+	if err == nil {
+		err = n.listen()
+	}
 	if err != nil {
 		n.Shutdown(context.Background())
 		return err
@@ -125,13 +154,17 @@ func (n *Node) listen() error {
 	cfg := n.cfg
 	if cfg.HTTP.Listen != "" {
 		srv := n.newHTTPServer(n.web.Handler())
-		if err := n.serveHTTP(srv, cfg.HTTP.Listen, cfg.HTTP.ReusePort, httpserver.Listener{Role: "http", Protocol: "http"}); err != nil {
+		info := httpserver.Listener{Role: "http", Protocol: "http"}
+		if n.certs != nil {
+			info.Protocol = "https"
+		}
+		if err := n.serveHTTP(srv, cfg.HTTP.Listen, cfg.HTTP.ReusePort, n.certs != nil, info); err != nil {
 			return err
 		}
 	}
-	for _, in := range cfg.Ingest {
+	for i, in := range cfg.Ingest {
 		for _, proto := range in.Protocols {
-			if err := n.serveIngest(proto, in.Listen, in.Stream); err != nil {
+			if err := n.serveIngest(i, proto, in.Listen, in.Stream); err != nil {
 				return err
 			}
 		}
@@ -154,19 +187,25 @@ func (n *Node) newHTTPServer(h http.Handler) *http.Server {
 	}
 }
 
-func (n *Node) serveHTTP(srv *http.Server, addr string, reusePort bool, info httpserver.Listener) error {
+func (n *Node) serveHTTP(srv *http.Server, addr string, reusePort, useTLS bool, info httpserver.Listener) error {
 	l, err := listenTCP(addr, reusePort)
 	if err != nil {
 		return fmt.Errorf("%s listener: %w", info.Role, err)
 	}
 	info.Address = l.Addr().String()
+	l = n.guard.Listen(l, guard.Role{Kind: guard.RoleHTTP})
+	if useTLS {
+		if l, err = n.tlsListener(l); err != nil {
+			return fmt.Errorf("%s listener %s: %w", info.Role, info.Address, err)
+		}
+	}
 	n.addListener(info)
 	n.https = append(n.https, srv)
 	n.goServe(info, func() error { return srv.Serve(l) }, http.ErrServerClosed)
 	return nil
 }
 
-func (n *Node) serveIngest(proto, addr, name string) error {
+func (n *Node) serveIngest(index int, proto, addr, name string) error {
 	info := httpserver.Listener{Role: "ingest", Protocol: proto, Stream: name}
 	switch proto {
 	case "tcp":
@@ -176,6 +215,7 @@ func (n *Node) serveIngest(proto, addr, name string) error {
 		}
 		in := &tcp.Ingest{Hub: n.hub, Stream: name, Log: n.log}
 		info.Address = l.Addr().String()
+		l = n.guard.Listen(l, guard.Role{Kind: guard.RoleIngest, Index: index, Stream: name})
 		n.closers = append(n.closers, in.Close)
 		n.goServe(info, func() error { return in.Serve(l) }, tcp.ErrServerClosed)
 	case "udp":
@@ -188,6 +228,7 @@ func (n *Node) serveIngest(proto, addr, name string) error {
 		}
 		in := &udp.Ingest{Hub: n.hub, Stream: name, Log: n.log}
 		info.Address = pc.LocalAddr().String()
+		pc = n.guard.ListenPacket(pc, index, name)
 		n.closers = append(n.closers, in.Close)
 		n.goServe(info, func() error { return in.Serve(pc) }, udp.ErrServerClosed)
 	default:
@@ -201,7 +242,10 @@ func (n *Node) servePlay(p config.Play) error {
 	info := httpserver.Listener{Role: "play", Protocol: p.Protocol, Stream: p.Stream}
 	switch p.Protocol {
 	case "ws":
-		return n.serveHTTP(n.newHTTPServer(n.web.WebSocketOnly(p.Stream)), p.Listen, p.ReusePort, info)
+		if p.TLS {
+			info.Protocol = "wss"
+		}
+		return n.serveHTTP(n.newHTTPServer(n.web.WebSocketOnly(p.Stream)), p.Listen, p.ReusePort, p.TLS, info)
 	case "tcp":
 		l, err := listenTCP(p.Listen, p.ReusePort)
 		if err != nil {
@@ -209,6 +253,7 @@ func (n *Node) servePlay(p config.Play) error {
 		}
 		pl := &tcp.Play{Hub: n.hub, Stream: p.Stream, Log: n.log}
 		info.Address = l.Addr().String()
+		l = n.guard.Listen(l, guard.Role{Kind: guard.RolePlay, Stream: p.Stream})
 		n.closers = append(n.closers, pl.Close)
 		n.goServe(info, func() error { return pl.Serve(l) }, tcp.ErrServerClosed)
 	default:

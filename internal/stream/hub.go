@@ -159,6 +159,13 @@ func (h *Hub) Get(name string) *Stream {
 	return h.streams[name]
 }
 
+// Len returns how many streams the hub holds.
+func (h *Hub) Len() int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return len(h.streams)
+}
+
 // Streams returns the streams sorted by name.
 func (h *Hub) Streams() []*Stream {
 	h.mu.Lock()

@@ -48,7 +48,13 @@ func (pl *Play) handle(c net.Conn) {
 		io.Copy(io.Discard, c)
 		cancel(playout.ErrClientClosed)
 	}()
-	playout.New(c, r, playout.Framing{}, log).Run(ctx)
+	// Write to the socket under a guarded connection (see guard.Conn),
+	// so that net.Buffers can use writev.
+	out := c
+	if gc, ok := c.(interface{ Inner() net.Conn }); ok {
+		out = gc.Inner()
+	}
+	playout.New(out, r, playout.Framing{}, log).Run(ctx)
 	c.Close()
 	<-readDone
 }

@@ -1,0 +1,122 @@
+package guard
+
+import (
+	"crypto/subtle"
+	"errors"
+	"net/http"
+	"net/netip"
+	"strings"
+)
+
+// The HTTP checks take the client's address from the connection
+// (Request.RemoteAddr), never from headers such as X-Forwarded-For, which
+// any client can write.
+
+// Publish checks an HTTP publish of stream: a denied source gets 403; a
+// stream with a key (its own or the global one) needs ?key=, 401 without
+// and 403 with a wrong one; with no key set only sources in the publish
+// allow-list (default loopback) may publish.
+func (g *Guard) Publish(r *http.Request, stream string) error {
+	p := g.Policy()
+	ip := AddrOfString(r.RemoteAddr)
+	if p.Publish.Denies(ip) {
+		g.logged.warn("publish-deny "+ip.String(), "publisher refused: source denied",
+			"stream", stream, "remote", r.RemoteAddr, "setting", "auth.publish_deny")
+		return g.refuse(PublishSource, http.StatusForbidden, "publishing from %s is denied (auth.publish_deny)", ip)
+	}
+	own := p.stream(stream).Key
+	if own != "" || p.PublishKey != "" {
+		key := r.URL.Query().Get("key")
+		switch {
+		case key == "":
+			return g.refuse(PublishKeyMissing, http.StatusUnauthorized,
+				"stream %q needs a publish key: add ?key=KEY to the publish URL", stream)
+		case !keyEqual(key, own) && !keyEqual(key, p.PublishKey):
+			g.logged.warn("publish-key "+ip.String(), "publisher refused: wrong key",
+				"stream", stream, "remote", r.RemoteAddr)
+			return g.refuse(PublishKeyWrong, http.StatusForbidden, "wrong publish key for stream %q", stream)
+		}
+		return g.admitStream(p, stream)
+	}
+	if !p.Publish.Allows(ip) {
+		g.logged.warn("publish-source "+ip.String(), "publisher refused: no key is set and the source is not allowed to publish without one",
+			"stream", stream, "remote", r.RemoteAddr, "setting", "auth.publish_key")
+		return g.refuse(PublishSource, http.StatusForbidden,
+			"publishing from %s needs a key: set auth.publish_key (or streams.%s.publish_key) in the config "+
+				"and add ?key=KEY to the publish URL, or list the source in auth.publish_allow", ip, stream)
+	}
+	return g.admitStream(p, stream)
+}
+
+// keyEqual compares a given key with a configured one in constant time; an
+// empty configured key matches nothing.
+func keyEqual(given, want string) bool {
+	if want == "" {
+		return false
+	}
+	return subtle.ConstantTimeCompare([]byte(given), []byte(want)) == 1
+}
+
+// Play checks a viewer of stream (any HTTP play URL, WebSocket too): the
+// play allow/deny lists, the token when the stream needs one (?token=;
+// 401 without, 403 bad or expired), the stream and viewer limits. release
+// must be called when the viewer ends.
+func (g *Guard) Play(r *http.Request, stream string) (release func(), err error) {
+	p := g.Policy()
+	ip := AddrOfString(r.RemoteAddr)
+	if err := g.checkPlaySource(p, ip, stream); err != nil {
+		return nil, err
+	}
+	if p.stream(stream).Token {
+		switch err := VerifyToken(p.TokenSecret, r.URL.Query().Get("token"), stream, ip, g.now()); {
+		case errors.Is(err, ErrTokenMissing):
+			return nil, g.refuse(TokenMissing, http.StatusUnauthorized,
+				"stream %q needs a play token: add ?token=TOKEN (see tsstream token -h)", stream)
+		case errors.Is(err, ErrTokenExpired):
+			return nil, g.refuse(TokenExpired, http.StatusForbidden, "play token for stream %q has expired", stream)
+		case err != nil:
+			return nil, g.refuse(TokenInvalid, http.StatusForbidden, "play token is not valid for stream %q from %s", stream, ip)
+		}
+	}
+	if err := g.admitStream(p, stream); err != nil {
+		return nil, err
+	}
+	return g.admitViewer(p, stream)
+}
+
+func (g *Guard) checkPlaySource(p *Policy, ip netip.Addr, stream string) error {
+	if p.Play.Allows(ip) {
+		return nil
+	}
+	g.logged.warn("play-source "+ip.String(), "viewer refused: source not allowed to play",
+		"stream", stream, "remote", ip, "setting", "auth.play_allow, auth.play_deny")
+	return g.refuse(PlaySource, http.StatusForbidden, "playing from %s is not allowed (auth.play_allow, auth.play_deny)", ip)
+}
+
+// API checks a request to the API, metrics or dashboard. With credentials
+// configured (auth.api_token as a bearer token, or auth.api_user and
+// auth.api_password as basic auth) every request needs them. Without,
+// reading is open and write (POST /api/v1/reload) is allowed from
+// loopback only.
+func (g *Guard) API(r *http.Request, write bool) error {
+	p := g.Policy()
+	if p.APIToken == "" && p.APIUser == "" {
+		if write && !AddrOfString(r.RemoteAddr).IsLoopback() {
+			return g.refuse(APIAuth, http.StatusForbidden,
+				"changing the node from another host needs credentials: set auth.api_token or auth.api_user and auth.api_password")
+		}
+		return nil
+	}
+	if tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer "); ok && keyEqual(tok, p.APIToken) {
+		return nil
+	}
+	if user, pass, ok := r.BasicAuth(); ok && p.APIUser != "" &&
+		keyEqual(user, p.APIUser) && keyEqual(pass, p.APIPassword) {
+		return nil
+	}
+	return g.refuse(APIAuth, http.StatusUnauthorized, "this node's API needs credentials (bearer token or basic auth)")
+}
+
+// ViewerMaxMessage is the largest WebSocket message a viewer may send; 0
+// means the websocket package's default.
+func (g *Guard) ViewerMaxMessage() int64 { return g.Policy().ViewerMaxMessage }
