@@ -87,7 +87,7 @@
     return { kind: '', codec: video || audio.join(', ') };
   }
 
-  async function startJSMpeg() {
+  async function startJSMpeg(fps) {
     await load('jsmpeg/jsmpeg-player.umd.min.js');
     // A fresh canvas each time: a destroyed WebGL player loses its context
     // for good.
@@ -98,9 +98,16 @@
       // click, and the page starts muted.
       canvas, autoplay: true, audio: !muted, volume: 1, reconnectInterval: 0,
       pauseWhenHidden: false, preserveDrawingBuffer: true, disableGl: q.get('gl') === '0',
-      videoBufferSize: 2 << 20, onVideoDecode: frame, onAudioDecode: () => { if (!p.video) frame(); },
+      videoBufferSize: 2 << 20, onVideoDecode: () => { decoded++; frame(); },
+      onAudioDecode: () => { if (!p.video) frame(); },
     });
-    let bytes = 0;
+    // The buffer shown is the frames received (one video PES each) but not
+    // yet decoded, at the stream's frame rate.
+    let bytes = 0, received = 0, decoded = 0;
+    if (p.video) {
+      const vw = p.video.write.bind(p.video);
+      p.video.write = (pts, bufs) => { received++; vw(pts, bufs); };
+    }
     const write = p.demuxer.write.bind(p.demuxer);
     p.demuxer.write = (b) => { bytes += b.byteLength; status.bytes += b.byteLength; write(b); };
     return {
@@ -113,7 +120,7 @@
         if (!m && p.audioOut.unlock) p.audioOut.unlock(() => {});
         return false;
       },
-      buffer() { return p.video ? Math.max(0, p.demuxer.currentTime - p.video.currentTime) : 0; },
+      buffer() { return Math.max(0, received - decoded) / fps; },
       bytes() { return bytes; },
     };
   }
@@ -182,7 +189,8 @@
     startedAt = performance.now();
     lastFrame = 0;
     try {
-      const p = c.kind === 'jsmpeg' ? await startJSMpeg() : await startMpegts();
+      const fps = (info.ts && info.ts.video && info.ts.video.frame_rate) || 25;
+      const p = c.kind === 'jsmpeg' ? await startJSMpeg(fps) : await startMpegts();
       if (gen !== generation) { p.destroy(); return; }
       current = p;
       lastBytes = 0;
