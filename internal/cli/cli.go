@@ -33,7 +33,7 @@ const (
 // options are the command-line flags.
 type options struct {
 	config, name, http, ingest, ws, stream, logLevel, reportTo string
-	push                                                       []string
+	push, pull                                                 []string
 	check, version                                             bool
 	set                                                        map[string]bool // flags given explicitly
 }
@@ -54,6 +54,9 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs.StringVar(&o.reportTo, "report-to", "", "report this node's state to the monitor node at this `URL` (http://monitor:8088)")
 	fs.Func("push", "forward the default stream to this `URL` (tcp://, udp://, http://…/publish/NAME); repeatable",
 		func(u string) error { o.push = append(o.push, u); return nil })
+	fs.Func("pull", "edge mode: fetch any stream a viewer asks for from this upstream `URL` "+
+		"(http://origin:8088/live/{stream}.ts, {stream} replaced), on demand; repeat for failover",
+		func(u string) error { o.pull = append(o.pull, u); return nil })
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "Usage: tsstream [flags]\n       tsstream token -stream NAME [-ttl 1h] (a play token; see tsstream token -h)\n\nWith no flags tsstream takes TCP and UDP ingest on :50001 into stream \"live\",\n"+
 			"serves HTTP on :8088 and WebSocket play of \"live\" on :50002. Flags override the -config file.\n\n")
@@ -203,6 +206,10 @@ func applyFlags(cfg *config.Config, o *options) {
 			cfg.Streams = map[string]config.StreamOptions{}
 		}
 		cfg.Streams[def] = so
+	}
+	if o.set["pull"] {
+		// After the file's rules, which may be more specific.
+		cfg.Pulls = append(cfg.Pulls, config.Pull{Stream: "*", From: o.pull})
 	}
 	if o.set["ws"] {
 		cfg.Play = slices.DeleteFunc(cfg.Play, func(p config.Play) bool { return p.Stream == def && p.Protocol == "ws" })

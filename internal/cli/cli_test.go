@@ -2,6 +2,7 @@ package cli
 
 import (
 	"bytes"
+	"fmt"
 	"reflect"
 	"testing"
 
@@ -60,6 +61,19 @@ func TestFlagsOverrideConfig(t *testing.T) {
 				return ""
 			},
 		},
+		{
+			name:   "-pull makes an edge for any stream, sources in order",
+			args:   []string{"-pull", "http://a:8088/live/{stream}.ts", "-pull", "http://b:8088/live/{stream}.ts"},
+			ingest: []config.Ingest{{Listen: ":50001", Stream: "live", Protocols: []string{"tcp", "udp"}}},
+			play:   []config.Play{{Listen: ":50002", Stream: "live", Protocol: "ws"}},
+			check: func(c *config.Config) string {
+				want := []config.Pull{{Stream: "*", From: []string{"http://a:8088/live/{stream}.ts", "http://b:8088/live/{stream}.ts"}}}
+				if !reflect.DeepEqual(c.Pulls, want) {
+					return fmt.Sprintf("pulls = %+v, want %+v", c.Pulls, want)
+				}
+				return ""
+			},
+		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -87,7 +101,8 @@ func TestFlagsOverrideConfig(t *testing.T) {
 }
 
 func TestBadFlagsExitTwo(t *testing.T) {
-	for _, args := range [][]string{{"-nope"}, {"extra"}, {"-stream", "a/b"}, {"-log-level", "loud"}, {"-report-to", "monitor:8088"}} {
+	for _, args := range [][]string{{"-nope"}, {"extra"}, {"-stream", "a/b"}, {"-log-level", "loud"}, {"-report-to", "monitor:8088"},
+		{"-pull", "ftp://x/{stream}"}} {
 		var out, errb bytes.Buffer
 		if code := Main(args, &out, &errb); code != exitInvalid || errb.Len() == 0 {
 			t.Errorf("%q: exit %d, stderr %q; want 2 and a message", args, code, errb.String())

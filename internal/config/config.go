@@ -55,6 +55,9 @@ type Config struct {
 	Auth Auth `yaml:"auth"`
 	// Limits bound streams, viewers and connections.
 	Limits Limits `yaml:"limits"`
+	// Pulls are rules that fetch streams from upstream nodes, on demand or
+	// always, by name or pattern (see Pull).
+	Pulls []Pull `yaml:"pulls,omitempty"`
 }
 
 // HTTP configures the HTTP server.
@@ -138,6 +141,10 @@ type StreamOptions struct {
 	// RingBytes is how many bytes are kept for readers (default 8MiB,
 	// 64KiB to 1GiB).
 	RingBytes Size `yaml:"ring_bytes"`
+	// RingAge, when set, also bounds how old the bytes kept may be: with
+	// ring_bytes it is the window in which a reliable link that pulls
+	// from this node can resume after an outage (default none).
+	RingAge Duration `yaml:"ring_age"`
 	// WriteTimeout is how long a viewer's socket write may stall before the
 	// viewer is disconnected (default 10s).
 	WriteTimeout Duration `yaml:"write_timeout"`
@@ -411,6 +418,9 @@ func (o StreamOptions) with(over StreamOptions) StreamOptions {
 	o.Takeover = o.Takeover || over.Takeover
 	if over.RingBytes != 0 {
 		o.RingBytes = over.RingBytes
+	}
+	if over.RingAge != 0 {
+		o.RingAge = over.RingAge
 	}
 	if over.WriteTimeout != 0 {
 		o.WriteTimeout = over.WriteTimeout

@@ -90,21 +90,21 @@ func fullConfig() *Config {
 			{Listen: ":9003", Stream: "main", Protocol: "ws", ReusePort: true, TLS: true},
 			{Listen: "[::1]:9004", Stream: "cam1", Protocol: "tcp"},
 		},
-		StreamDefaults: StreamOptions{Format: "ts", Takeover: true, RingBytes: 16 << 20,
+		StreamDefaults: StreamOptions{Format: "ts", Takeover: true, RingBytes: 16 << 20, RingAge: sec(60),
 			WriteTimeout: sec(5), MaxSkips: 5, SkipWindow: sec(60),
 			GOPCache: "on", GOPMaxBytes: 8 << 20, GOPMaxAge: sec(5), PullOrder: "failover",
 			PlayToken: "off", MaxViewers: 500, MaxPublishRate: 4_000_000, PublishIdleTimeout: sec(60)},
 		Streams: map[string]StreamOptions{
-			"cam1": {Format: "auto", Takeover: true, RingBytes: 64 << 20,
+			"cam1": {Format: "auto", Takeover: true, RingBytes: 64 << 20, RingAge: sec(120),
 				WriteTimeout: sec(20), MaxSkips: 10, SkipWindow: sec(150),
 				GOPCache: "off", GOPMaxBytes: 2 << 20, GOPMaxAge: sec(20), PullOrder: "failover",
 				Push:       []string{"tcp://127.0.0.1:9100", "udp://239.1.1.1:1234?ttl=4", "http://edge-2:8088/publish/cam1?key=secret"},
 				PublishKey: "cam1-key", PlayToken: "off", MaxViewers: 2000, MaxPublishRate: 10_000_000, PublishIdleTimeout: sec(10)},
-			"telemetry": {Format: "raw", Takeover: true, RingBytes: 1_000_000,
+			"telemetry": {Format: "raw", Takeover: true, RingBytes: 1_000_000, RingAge: sec(60),
 				WriteTimeout: sec(5), MaxSkips: 5, SkipWindow: sec(60),
 				GOPCache: "on", GOPMaxBytes: 8 << 20, GOPMaxAge: sec(5), PullOrder: "failover",
 				PlayToken: "off", MaxViewers: 500, MaxPublishRate: 4_000_000, PublishIdleTimeout: sec(60)},
-			"relayed": {Format: "ts", Takeover: true, RingBytes: 16 << 20,
+			"relayed": {Format: "ts", Takeover: true, RingBytes: 16 << 20, RingAge: sec(60),
 				WriteTimeout: sec(5), MaxSkips: 5, SkipWindow: sec(60),
 				GOPCache: "on", GOPMaxBytes: 8 << 20, GOPMaxAge: sec(5), PullOrder: "round-robin",
 				Pull:      []string{"http://origin-1:8088/live/relayed.ts", "http://origin-2:8088/live/relayed.ts", "udp://@239.1.1.1:1234"},
@@ -116,6 +116,11 @@ func fullConfig() *Config {
 			APIToken: "api-secret", APIUser: "admin", APIPassword: "admin-secret"},
 		Limits: Limits{MaxStreams: 100, MaxViewers: 5000, ConnsPerIP: 50,
 			ConnsPerIPExempt: []string{"127.0.0.0/8"}, ViewerMaxMessage: 1024},
+		Pulls: []Pull{
+			{Stream: "*", From: []string{"http://origin-1:8088/live/{stream}.ts", "http://origin-2:8088/live/{stream}.ts"},
+				Order: "failover", StartTimeout: sec(3), Linger: sec(30)},
+			{Stream: "archive", From: []string{"http://origin-1:8088/live/archive.ts"}, Static: true, Reliable: true},
+		},
 	}
 }
 

@@ -17,13 +17,13 @@ var parseErrorTests = []struct {
 	want []string
 }{
 	{"unknown top key", "log_level: info\nlisen: ':1'\n", []string{
-		"tsstream.yaml:2: lisen: unknown key (known: name, log_level, default_stream, shutdown_timeout, max_hops, http, monitor, ingest, play, stream_defaults, streams, auth, limits)",
+		"tsstream.yaml:2: lisen: unknown key (known: name, log_level, default_stream, shutdown_timeout, max_hops, http, monitor, ingest, play, stream_defaults, streams, auth, limits, pulls)",
 	}},
 	{"unknown nested key", "name: n\nlog_level: info\n\nhttp:\n  lisen: ':8080'\n", []string{
 		"tsstream.yaml:5: http.lisen: unknown key (known: listen, read_header_timeout, max_header_bytes, reuse_port, tls_cert, tls_key)",
 	}},
 	{"unknown stream option", "streams:\n  cam1:\n    ringbytes: 1MiB\n", []string{
-		"tsstream.yaml:3: streams.cam1.ringbytes: unknown key (known: format, takeover, ring_bytes, write_timeout, max_skips, skip_window, gop_cache, gop_max_bytes, gop_max_age, push, pull, pull_order, publish_key, play_token, max_viewers, max_publish_rate, publish_idle_timeout)",
+		"tsstream.yaml:3: streams.cam1.ringbytes: unknown key (known: format, takeover, ring_bytes, ring_age, write_timeout, max_skips, skip_window, gop_cache, gop_max_bytes, gop_max_age, push, pull, pull_order, publish_key, play_token, max_viewers, max_publish_rate, publish_idle_timeout)",
 	}},
 	{"bad push target", "streams:\n  cam1:\n    push:\n      - tcp://127.0.0.1:9000\n      - ftp://x\n", []string{
 		`tsstream.yaml:5: streams.cam1.push[1]: push target "ftp://x": use tcp://, udp:// or http://`,
@@ -75,7 +75,7 @@ var parseErrorTests = []struct {
 		`tsstream.yaml:5: streams.cam1.takeover: expected true or false, got "maybe"`,
 		`tsstream.yaml:5: streams.cam1.format: "mp4" is not one of auto, ts, raw`,
 		"tsstream.yaml:6: play[0].protocol: required: ws (WebSocket on any path) or tcp (raw TS to each connection)",
-		"tsstream.yaml:7: bogus: unknown key (known: name, log_level, default_stream, shutdown_timeout, max_hops, http, monitor, ingest, play, stream_defaults, streams, auth, limits)",
+		"tsstream.yaml:7: bogus: unknown key (known: name, log_level, default_stream, shutdown_timeout, max_hops, http, monitor, ingest, play, stream_defaults, streams, auth, limits, pulls)",
 	}},
 	{"syntax error", "log_level: info\nhttp: {listen: ':1'\nname: x\n", []string{
 		"tsstream.yaml:2: invalid YAML: did not find expected ',' or '}'",

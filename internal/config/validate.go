@@ -64,6 +64,7 @@ func (c *Config) check() []*Error {
 		}
 		v.streamOptions(p, c.Streams[name], &c.StreamDefaults)
 	}
+	v.pulls(c.Pulls)
 	v.listeners(c.listeners())
 	tokens, _ := c.tokenStreams()
 	v.auth(&c.Auth, tokens)
@@ -162,6 +163,9 @@ func (v *validator) streamOptions(path string, o StreamOptions, base *StreamOpti
 	}
 	if check(o.RingBytes == 0, o.RingBytes == b.RingBytes) {
 		v.size(path+".ring_bytes", o.RingBytes, minRingBytes, maxRingBytes)
+	}
+	if o.RingAge != 0 && check(false, o.RingAge == b.RingAge) {
+		v.duration(path+".ring_age", o.RingAge, maxSkipWindow)
 	}
 	if check(o.WriteTimeout == 0, o.WriteTimeout == b.WriteTimeout) {
 		v.duration(path+".write_timeout", o.WriteTimeout, maxWriteTimeout)

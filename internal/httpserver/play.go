@@ -16,7 +16,9 @@ import (
 )
 
 // live serves /live/NAME.ts: HTTP-TS, or WebSocket play when the request
-// asks for an upgrade.
+// asks for an upgrade. ?offset=N[&ring=ID] asks for the stream's bytes from
+// an exact offset, as a reliable relay link does (internal/pull's
+// resume.go describes the exchange).
 func (s *Server) live(w http.ResponseWriter, r *http.Request) {
 	name, ok := strings.CutSuffix(r.PathValue("file"), ".ts")
 	if !ok {
@@ -25,7 +27,8 @@ func (s *Server) live(w http.ResponseWriter, r *http.Request) {
 	}
 	// A pulling relay names the nodes it serves (Tsstream-Path): if this
 	// node is among them, serving would close a loop.
-	if err := s.checkPath(relayPath(r.Header.Get(pathHeader))); err != nil {
+	via := relayPath(r.Header.Get(pathHeader))
+	if err := s.checkPath(via); err != nil {
 		s.log().Warn("viewer refused", "stream", name, "remote", r.RemoteAddr, "err", err)
 		httpError(w, err)
 		return
@@ -40,8 +43,35 @@ func (s *Server) live(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer release()
-	rd, err := s.Hub.NewReader(name, stream.ReaderInfo{Protocol: "http", Remote: r.RemoteAddr})
+	wait := s.demand(name, via)
+	if err := s.relayable(name, via, wait != nil); err != nil {
+		httpError(w, err)
+		return
+	}
+	info := stream.ReaderInfo{Protocol: "http", Remote: r.RemoteAddr}
+	var (
+		rd    *stream.Reader
+		start int64
+	)
+	q := r.URL.Query()
+	exact := q.Has("offset")
+	if exact {
+		off, perr := strconv.ParseInt(q.Get("offset"), 10, 64)
+		if perr != nil {
+			http.Error(w, "offset: give a byte offset of the stream (from a Tsstream-Offset header), or -1 to start clean",
+				http.StatusBadRequest)
+			return
+		}
+		rd, start, err = s.Hub.NewReaderAt(name, info, q.Get("ring"), off)
+	} else {
+		rd, err = s.Hub.NewReader(name, info)
+	}
 	if err != nil {
+		httpError(w, err)
+		return
+	}
+	if err := s.await(r.Context(), wait, name, via); err != nil {
+		rd.Close("start failed")
 		httpError(w, err)
 		return
 	}
@@ -65,6 +95,13 @@ func (s *Server) live(w http.ResponseWriter, r *http.Request) {
 	// writev: chunk-size line, the ring's chunks, CRLF.
 	head := "HTTP/1.1 200 OK\r\nContent-Type: " + contentType +
 		"\r\nCache-Control: no-cache, no-store\r\nAccess-Control-Allow-Origin: *\r\nConnection: close\r\n"
+	if path := s.dataPath(rd.Stream()); len(path) > 0 {
+		head += pathHeader + ": " + strings.Join(path, ",") + "\r\n"
+	}
+	if exact {
+		head += "Tsstream-Ring: " + rd.Stream().RingID() + "\r\nTsstream-Offset: " + strconv.FormatInt(start, 10) +
+			"\r\nTsstream-Prefix: " + strconv.Itoa(rd.PrefixLen()) + "\r\n"
+	}
 	var f playout.Framing
 	if chunked {
 		head += "Transfer-Encoding: chunked\r\n"

@@ -25,7 +25,8 @@ type Node struct {
 	ReportTo  string            // the monitor this node reports to; "" none
 }
 
-// Link is a relay link of the node (a push target), for the API.
+// Link is a relay link of the node (a push target or pull source), for
+// the API.
 type Link struct {
 	Kind       string    `json:"kind"` // push or pull
 	Stream     string    `json:"stream"`
@@ -35,6 +36,12 @@ type Link struct {
 	BytesSent  int64     `json:"bytes_sent,omitempty"` // push
 	BytesIn    int64     `json:"bytes_in,omitempty"`   // pull
 	Failovers  int64     `json:"failovers,omitempty"`  // pull
+	OnDemand   bool      `json:"on_demand,omitempty"`  // pull: runs while the stream has viewers
+	Reliable   bool      `json:"reliable,omitempty"`   // pull: resumes at the exact byte
+	Path       string    `json:"path,omitempty"`       // pull: relay path of the upstream's data
+	Resumes    int64     `json:"resumes,omitempty"`    // reliable pull: reconnects at the exact byte
+	Gaps       int64     `json:"gaps,omitempty"`       // reliable pull: reconnects that lost bytes
+	LostBytes  int64     `json:"lost_bytes,omitempty"` // reliable pull: bytes known lost
 	Drops      int64     `json:"drops"`
 	Reconnects int64     `json:"reconnects"`
 	LastError  string    `json:"last_error,omitempty"`
@@ -70,7 +77,9 @@ type Server struct {
 	// Reload re-reads the configuration for POST /api/v1/reload; nil: not
 	// served.
 	Reload func() error
-	Log    *slog.Logger // nil discards
+	// Pulls, when set, starts the streams pulled on demand (see OnDemand).
+	Pulls OnDemand
+	Log   *slog.Logger // nil discards
 
 	viewers sync.WaitGroup // hijacked viewer connections
 }
@@ -184,6 +193,9 @@ func (s *Server) log() *slog.Logger {
 
 // statusOf maps the hub's and the guard's errors to HTTP statuses.
 func statusOf(err error) int {
+	if code, ok := statusOfError(err); ok {
+		return code
+	}
 	var refused *guard.Refusal
 	switch {
 	case errors.As(err, &refused):
@@ -194,6 +206,8 @@ func statusOf(err error) int {
 		return http.StatusConflict
 	case errors.Is(err, errLoop):
 		return http.StatusLoopDetected
+	case errors.Is(err, errNoStream):
+		return http.StatusNotFound
 	case errors.Is(err, stream.ErrHubClosed), errors.Is(err, stream.ErrClosed):
 		return http.StatusServiceUnavailable
 	default:

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"errors"
 	"net/http"
+	"time"
 
 	"github.com/tsstream/tsstream/internal/guard"
 	"github.com/tsstream/tsstream/internal/playout"
@@ -26,6 +27,10 @@ var wsFraming = playout.Framing{
 	},
 }
 
+// closeTryAgainLater is the WebSocket close code for a stream that could
+// not start (RFC 6455's registry: 1013 Try Again Later).
+const closeTryAgainLater = 1013
+
 // serveWebSocket plays stream name to a WebSocket viewer. The reader is
 // made before the handshake, so that a bad name gets an HTTP error.
 func (s *Server) serveWebSocket(w http.ResponseWriter, r *http.Request, name string) {
@@ -41,6 +46,8 @@ func (s *Server) serveWebSocket(w http.ResponseWriter, r *http.Request, name str
 		return
 	}
 	defer release()
+	via := relayPath(r.Header.Get(pathHeader))
+	wait := s.demand(name, via)
 	rd, err := s.Hub.NewReader(name, stream.ReaderInfo{Protocol: "ws", Remote: r.RemoteAddr})
 	if err != nil {
 		httpError(w, err)
@@ -50,6 +57,15 @@ func (s *Server) serveWebSocket(w http.ResponseWriter, r *http.Request, name str
 	if err != nil {
 		rd.Close("handshake failed")
 		s.log().Debug("websocket handshake failed", "remote", r.RemoteAddr, "err", err)
+		return
+	}
+	// A stream pulled on demand may fail to start: the viewer learns why
+	// from the close frame (1013 "try again later", with the reason).
+	if err := s.await(r.Context(), wait, name, via); err != nil {
+		rd.Close("start failed")
+		conn.SetWriteDeadline(time.Now().Add(time.Second))
+		conn.Write(websocket.AppendClose(nil, closeTryAgainLater, err.Error()))
+		conn.Close()
 		return
 	}
 	s.play(conn, br, rd, wsFraming, s.readWebSocket)

@@ -36,6 +36,7 @@ type Node struct {
 	version string
 	hub     *stream.Hub
 	web     *httpserver.Server
+	demand  *pull.OnDemand // the pulls of cfg.Pulls that run on demand
 	guard   *guard.Guard
 	certs   *guard.Certs // nil without TLS
 
@@ -65,11 +66,13 @@ func New(cfg *config.Config, log *slog.Logger, version string) *Node {
 		Options:   n.streamOptions,
 		Static:    staticStreams(cfg),
 		ValidName: config.ValidStreamName,
+		Demand:    func(name string) { n.demand.Demand(name) },
 		Log:       log,
 	})
+	n.demand = newOnDemand(cfg, n.hub, log)
 	n.guard = guard.New(guard.Config{Policy: newPolicy(cfg), Log: log,
 		Streams: func(name string) (bool, int) { return n.hub.Get(name) != nil, n.hub.Len() }})
-	n.web = &httpserver.Server{Hub: n.hub, Log: log, MaxHops: cfg.MaxHops, Guard: n.guard,
+	n.web = &httpserver.Server{Hub: n.hub, Log: log, MaxHops: cfg.MaxHops, Guard: n.guard, Pulls: n.demand.Start,
 		Metrics: metrics.Handler(n.hub, cfg.Name, version, metrics.Refusals(n.guard)),
 		Pages:   (&web.Pages{ValidName: config.ValidStreamName}).Handler()}
 	n.web.Cluster = n.newCollector()
@@ -103,6 +106,7 @@ func (n *Node) streamOptions(name string) stream.Options {
 		Format:       format,
 		Takeover:     o.Takeover,
 		RingBytes:    int64(o.RingBytes),
+		RingAge:      time.Duration(o.RingAge),
 		MaxSkips:     o.MaxSkips,
 		SkipWindow:   time.Duration(o.SkipWindow),
 		WriteTimeout: time.Duration(o.WriteTimeout),
@@ -266,10 +270,22 @@ func (n *Node) servePlay(p config.Play) error {
 // startRelays fetches every stream that lists pull sources and forwards
 // every stream that lists push targets.
 func (n *Node) startRelays() {
+	for _, r := range n.cfg.Pulls {
+		if r.Static {
+			rule := pullRule(r)
+			n.startPuller(pull.Config{Stream: r.Stream, Sources: rule.ExpandSources(r.Stream),
+				Order: r.Order, Reliable: r.Reliable})
+		}
+	}
 	for name := range n.cfg.Streams {
 		o := n.cfg.Stream(name)
 		if len(o.Pull) > 0 {
-			n.startPuller(name, o)
+			var sources []pull.Source
+			for _, u := range o.Pull {
+				src, _ := pull.ParseSource(u) // validated with the config
+				sources = append(sources, src)
+			}
+			n.startPuller(pull.Config{Stream: name, Sources: sources, Order: o.PullOrder})
 		}
 		if len(o.Push) == 0 {
 			continue
@@ -288,39 +304,15 @@ func (n *Node) startRelays() {
 	}
 }
 
-func (n *Node) startPuller(name string, o config.StreamOptions) {
-	var sources []pull.Source
-	for _, u := range o.Pull {
-		src, _ := pull.ParseSource(u) // validated with the config
-		sources = append(sources, src)
-	}
-	p := pull.New(pull.Config{Hub: n.hub, Stream: name, Sources: sources, Order: o.PullOrder,
-		Node: n.cfg.Name, Log: n.log})
+// startPuller starts a static pull: cfg with this node's hub, name and
+// log.
+func (n *Node) startPuller(cfg pull.Config) {
+	cfg.Hub, cfg.Node, cfg.Log = n.hub, n.cfg.Name, n.log
+	p := pull.New(cfg)
 	p.Start()
 	n.mu.Lock()
 	n.pullers = append(n.pullers, p)
 	n.mu.Unlock()
-}
-
-// links returns the node's relay links for the API.
-func (n *Node) links() []httpserver.Link {
-	links := []httpserver.Link{}
-	n.mu.Lock()
-	pushers, pullers := n.pushers, n.pullers
-	n.mu.Unlock()
-	for _, p := range pullers {
-		for _, st := range p.Stats() {
-			links = append(links, httpserver.Link{Kind: "pull", Stream: p.Stream(), URL: st.URL, State: st.State,
-				Since: st.Since, BytesIn: st.BytesIn, Reconnects: st.Reconnects, Failovers: st.Failovers, LastError: st.LastError})
-		}
-	}
-	for _, p := range pushers {
-		for _, st := range p.Stats() {
-			links = append(links, httpserver.Link{Kind: "push", Stream: st.Stream, URL: st.URL, State: st.State,
-				Since: st.Since, BytesSent: st.BytesSent, Drops: st.Drops, Reconnects: st.Reconnects, LastError: st.LastError})
-		}
-	}
-	return links
 }
 
 // goServe runs serve until it returns; an error other than closed is logged.
@@ -376,6 +368,7 @@ func (n *Node) Shutdown(ctx context.Context) error {
 	n.mu.Lock()
 	pushers, pullers := n.pushers, n.pullers
 	n.mu.Unlock()
+	n.demand.Close() // before the hub, as the static pulls
 	for _, p := range pullers {
 		p.Close() // before the hub, so that their publishers end as "shutdown"
 	}

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"slices"
 	"strings"
 	"time"
 )
@@ -35,27 +36,34 @@ func newClient(dialTimeout time.Duration) *http.Client {
 	}}
 }
 
-// open connects to the source; reading the result yields the stream.
-func (s *source) open(ctx context.Context) (io.ReadCloser, error) {
+// open connects to the source; reading the result yields the stream. A
+// reliable link asks an HTTP source for offset off of ring (see resume.go).
+func (s *source) open(ctx context.Context, off int64, ring string) (io.ReadCloser, served, error) {
 	switch s.o.scheme {
 	case "tcp":
 		d := net.Dialer{Timeout: s.p.cfg.DialTimeout}
-		return d.DialContext(ctx, "tcp", s.o.addr)
+		c, err := d.DialContext(ctx, "tcp", s.o.addr)
+		return c, served{}, err
 	case "udp":
-		return s.openUDP(ctx)
+		rc, err := s.openUDP(ctx)
+		return rc, served{}, err
 	default:
-		return s.openHTTP(ctx)
+		return s.openHTTP(ctx, off, ring)
 	}
 }
 
-func (s *source) openHTTP(ctx context.Context) (io.ReadCloser, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, s.o.url.String(), nil)
+func (s *source) openHTTP(ctx context.Context, off int64, ring string) (io.ReadCloser, served, error) {
+	u := s.o.url.String()
+	if s.p.cfg.Reliable {
+		u = withOffset(s.o.url, off, ring)
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
 	if err != nil {
-		return nil, err
+		return nil, served{}, err
 	}
 	req.Header.Set("User-Agent", "tsstream")
-	if s.p.cfg.Node != "" {
-		req.Header.Set(PathHeader, s.p.cfg.Node)
+	if path := s.p.requestPath(); len(path) > 0 {
+		req.Header.Set(PathHeader, strings.Join(path, ","))
 	}
 	resp, err := s.p.client.Do(req)
 	if err != nil {
@@ -64,16 +72,25 @@ func (s *source) openHTTP(ctx context.Context) (io.ReadCloser, error) {
 		if ue, ok := errors.AsType[*url.Error](err); ok {
 			err = ue.Err
 		}
-		return nil, err
+		return nil, served{}, err
 	}
 	if resp.StatusCode == http.StatusOK {
-		return resp.Body, nil
+		sv := parseServed(resp.Header)
+		if node := s.p.cfg.Node; node != "" && slices.Contains(sv.path, node) {
+			// The source's data comes through this node: taking it would
+			// close a loop (a ring of relays that pull from each other).
+			resp.Body.Close()
+			return nil, served{}, &StatusError{Code: http.StatusLoopDetected, Status: "508 Loop Detected",
+				Body: fmt.Sprintf("the source's data comes through this node (%s) already: relay path %s; check the pull sources",
+					node, strings.Join(sv.path, " -> "))}
+		}
+		return resp.Body, sv, nil
 	}
 	cut := time.AfterFunc(s.p.cfg.DialTimeout, func() { resp.Body.Close() })
 	body, _ := io.ReadAll(io.LimitReader(resp.Body, 200))
 	cut.Stop()
 	resp.Body.Close()
-	return nil, &StatusError{Code: resp.StatusCode, Status: resp.Status, Body: strings.Join(strings.Fields(string(body)), " ")}
+	return nil, served{}, &StatusError{Code: resp.StatusCode, Status: resp.Status, Body: strings.Join(strings.Fields(string(body)), " ")}
 }
 
 // StatusError is an HTTP source's answer other than 200 OK: 404 (no such

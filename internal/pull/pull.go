@@ -25,8 +25,19 @@ type Config struct {
 	// going around from where it left off.
 	Order string
 	// Node is this node's name, sent to HTTP sources in the relay path
-	// header "Tsstream-Path", so that an upstream tsstream refuses a loop.
+	// header "Tsstream-Path", so that an upstream tsstream refuses a loop;
+	// a source whose answer names this node on its path is refused too.
 	Node string
+	// Via names the nodes further downstream the stream is fetched for
+	// (the relay path of the request that started an on-demand pull); it
+	// is sent ahead of Node.
+	Via []string
+	// Reliable makes the link resume after a disconnect at the exact byte
+	// it reached, while that byte is still in the upstream tsstream's ring
+	// (see resume.go); the publisher session stays open meanwhile, up to
+	// ResumeWindow (default 1m). Other sources restart at a keyframe.
+	Reliable     bool
+	ResumeWindow time.Duration
 	// MinBackoff and MaxBackoff bound the wait once every source has
 	// failed in a row (default 500ms and 30s); the wait doubles with each
 	// such round, with jitter.
@@ -72,7 +83,17 @@ type SourceStats struct {
 	Reconnects int64 `json:"reconnects"`
 	// Failovers counts the times the puller left this source for another
 	// one because it failed or ended.
-	Failovers int64  `json:"failovers"`
+	Failovers int64 `json:"failovers"`
+	// Path is the relay path of the source's data, from its answer (the
+	// origin first, the source's node last).
+	Path []string `json:"path,omitempty"`
+	// Reliable links: Resumes counts reconnects that went on at the exact
+	// byte; Gaps the reconnects that found the byte gone from the
+	// upstream's ring (or the ring restarted), and LostBytes the bytes
+	// known lost that way.
+	Resumes   int64  `json:"resumes,omitempty"`
+	Gaps      int64  `json:"gaps,omitempty"`
+	LostBytes int64  `json:"lost_bytes,omitempty"`
 	LastError string `json:"last_error,omitempty"`
 }
 
@@ -89,6 +110,7 @@ type Puller struct {
 	mu      sync.Mutex // guards the fields below and calls to cfg.Rand
 	started bool
 	closed  bool
+	lastErr error          // why the latest session failed; nil once one is up
 	wg      sync.WaitGroup // the run goroutine
 }
 
@@ -111,6 +133,9 @@ func New(cfg Config) *Puller {
 	}
 	if cfg.Order == "" {
 		cfg.Order = OrderFailover
+	}
+	if cfg.ResumeWindow <= 0 {
+		cfg.ResumeWindow = defaultResumeWindow
 	}
 	if cfg.Rand == nil {
 		cfg.Rand = rand.Float64
@@ -182,6 +207,55 @@ func (p *Puller) Stats() []SourceStats {
 	return list
 }
 
+// Reliable reports whether the link resumes at the exact byte.
+func (p *Puller) Reliable() bool { return p.cfg.Reliable }
+
+// Err returns why the latest attempt failed, or nil while a source is up
+// (and before the first attempt ends).
+func (p *Puller) Err() error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.lastErr
+}
+
+func (p *Puller) setErr(err error) {
+	p.mu.Lock()
+	p.lastErr = err
+	p.mu.Unlock()
+}
+
+// Refused returns a source's 404 or 508 if every usable source answered
+// so to its latest attempt (the stream is nowhere upstream, or taking it
+// would close a loop), else nil.
+func (p *Puller) Refused() *StatusError {
+	var first *StatusError
+	for _, s := range p.sources {
+		if s.o == nil {
+			continue
+		}
+		s.mu.Lock()
+		r := s.refusal
+		s.mu.Unlock()
+		if r == nil {
+			return nil
+		}
+		if first == nil {
+			first = r
+		}
+	}
+	return first
+}
+
+// requestPath is the relay path an HTTP pull sends: the nodes downstream,
+// then this one.
+func (p *Puller) requestPath() []string {
+	path := append([]string(nil), p.cfg.Via...)
+	if p.cfg.Node != "" {
+		path = append(path, p.cfg.Node)
+	}
+	return path
+}
+
 func (p *Puller) rand() float64 {
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -195,7 +269,9 @@ func (p *Puller) run(list []*source) {
 		failures int // sessions in a row that failed
 		rounds   int // backoffs in a row
 		held     int // backoffs in a row for another publisher
+		rs       resume
 	)
+	defer rs.release(reasonShutdown)
 	for {
 		s := list[i]
 		for _, o := range list {
@@ -203,7 +279,10 @@ func (p *Puller) run(list []*source) {
 				o.set(StateWaiting, nil)
 			}
 		}
-		res := s.session(p.ctx)
+		res := s.session(p.ctx, &rs)
+		if !res.stop {
+			p.setErr(res.err)
+		}
 		switch {
 		case res.stop:
 			for _, o := range list {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/http"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -36,8 +37,9 @@ type source struct {
 	// Owned by the run goroutine.
 	sessions int64 // times the source came up
 
-	mu sync.Mutex // guards st
-	st SourceStats
+	mu      sync.Mutex // guards st and refusal
+	st      SourceStats
+	refusal *StatusError // the latest attempt's 404 or 508; nil otherwise
 }
 
 func newSource(p *Puller, s Source) *source {
@@ -84,6 +86,18 @@ func (s *source) count(f func(st *SourceStats)) {
 	s.mu.Unlock()
 }
 
+// noteRefusal keeps err if it is a 404 (no such stream) or a 508 (a loop)
+// from the source, and forgets the previous one otherwise.
+func (s *source) noteRefusal(err error) {
+	se, ok := errors.AsType[*StatusError](err)
+	if !ok || se.Code != http.StatusNotFound && se.Code != http.StatusLoopDetected {
+		se = nil
+	}
+	s.mu.Lock()
+	s.refusal = se
+	s.mu.Unlock()
+}
+
 // result says how a session ended.
 type result struct {
 	up   time.Duration // how long the source published; 0: it never did
@@ -93,12 +107,20 @@ type result struct {
 }
 
 // session opens the source and publishes what it sends until it fails,
-// idles, ends or the puller closes.
-func (s *source) session(ctx context.Context) result {
+// idles, ends or the puller closes. A reliable link continues the session
+// kept in rs when the source resumes at its exact byte, and keeps its own
+// for the next session.
+func (s *source) session(ctx context.Context, rs *resume) result {
 	s.set(StateConnecting, nil)
 	sctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	rc, err := s.open(sctx)
+	now := s.p.cfg.Now()
+	if rs.pub != nil && now.Sub(rs.dropped) > s.p.cfg.ResumeWindow {
+		rs.release("resume window passed")
+	}
+	off, ring := rs.query(s, now, s.p.cfg.ResumeWindow)
+	rc, sv, err := s.open(sctx, off, ring)
+	s.noteRefusal(err)
 	if err != nil {
 		if ctx.Err() != nil {
 			return result{err: errStop, stop: true}
@@ -106,23 +128,18 @@ func (s *source) session(ctx context.Context) result {
 		s.set(StateConnecting, err)
 		return result{err: err}
 	}
-	pub, err := s.p.cfg.Hub.Publish(s.p.cfg.Stream, stream.PublisherInfo{Protocol: s.proto, Remote: s.name})
-	if err != nil {
+	pub, res, ok := s.publisher(rs, sv, off, ring)
+	if !ok {
 		rc.Close()
-		switch {
-		case errors.Is(err, stream.ErrPublisherActive):
-			return result{err: err, held: true}
-		case errors.Is(err, stream.ErrHubClosed), errors.Is(err, stream.ErrClosed), errors.Is(err, stream.ErrBadName):
-			return result{err: fmt.Errorf("%w: %w", errStop, err), stop: true}
-		}
-		return result{err: err}
+		return res
 	}
 
 	start := s.p.cfg.Now()
 	s.sessions++
-	s.count(func(st *SourceStats) { st.Reconnects = s.sessions - 1 })
+	s.count(func(st *SourceStats) { st.Reconnects, st.Path = s.sessions-1, sv.path })
 	s.set(StateUp, nil)
-	s.log.Info("pull connected", "protocol", s.proto, "reconnects", s.sessions-1)
+	s.p.setErr(nil)
+	s.log.Info("pull connected", "protocol", s.proto, "reconnects", s.sessions-1, "resumed", rs.pub == pub)
 
 	// A read blocked on the source ends when the publisher is stopped
 	// (takeover, the stream closing), the puller closes, or the source
@@ -146,7 +163,7 @@ func (s *source) session(ctx context.Context) result {
 	<-watched
 	in.stop()
 
-	res := result{up: s.p.cfg.Now().Sub(start)}
+	res = result{up: s.p.cfg.Now().Sub(start)}
 	var reason string
 	switch {
 	case ctx.Err() != nil:
@@ -162,7 +179,13 @@ func (s *source) session(ctx context.Context) result {
 	default:
 		reason, res.err = reasonError, err
 	}
-	pub.Close(reason)
+	if s.p.cfg.Reliable && sv.ring != "" && !res.stop && !res.held && pub.Err() == nil && n >= sv.prefix {
+		// Keep the session open for a resume at the next byte.
+		*rs = resume{pub: pub, src: s, ring: sv.ring, next: sv.offset + n - sv.prefix, dropped: s.p.cfg.Now()}
+	} else {
+		*rs = resume{}
+		pub.Close(reason)
+	}
 	if !res.stop {
 		s.set(StateConnecting, res.err)
 	}
@@ -171,8 +194,44 @@ func (s *source) session(ctx context.Context) result {
 		level = slog.LevelWarn
 	}
 	s.log.Log(context.Background(), level, "pull disconnected", "reason", reason, "err", res.err,
-		"bytes", n, "duration", res.up.Round(time.Millisecond))
+		"bytes", n, "duration", res.up.Round(time.Millisecond), "resumable", rs.pub != nil)
 	return res
+}
+
+// publisher returns the publisher session for what the source serves: the
+// one kept in rs when the source resumes at its exact byte, else a new one
+// (the kept one ends first). The gap of a failed resume is counted.
+func (s *source) publisher(rs *resume, sv served, off int64, ring string) (*stream.Publisher, result, bool) {
+	if ring != "" {
+		switch {
+		case sv.ring == ring && sv.offset == off:
+			s.count(func(st *SourceStats) { st.Resumes++ })
+			return rs.pub, result{}, true
+		case sv.ring == ring && sv.offset > off:
+			lost := sv.offset - off
+			s.count(func(st *SourceStats) { st.Gaps++; st.LostBytes += lost })
+			s.log.Warn("reliable pull lost bytes: the upstream's ring no longer holds them",
+				"lost_bytes", lost, "from_offset", off, "resumed_at", sv.offset)
+		default:
+			s.count(func(st *SourceStats) { st.Gaps++ })
+			s.log.Warn("reliable pull cannot resume: the upstream's stream restarted (new ring); bytes in between are lost",
+				"ring", ring, "new_ring", sv.ring)
+		}
+	}
+	if rs.pub != nil {
+		rs.release("resume not possible")
+	}
+	pub, err := s.p.cfg.Hub.Publish(s.p.cfg.Stream, stream.PublisherInfo{Protocol: s.proto, Remote: s.name, Path: sv.path})
+	if err == nil {
+		return pub, result{}, true
+	}
+	switch {
+	case errors.Is(err, stream.ErrPublisherActive):
+		return nil, result{err: err, held: true}, false
+	case errors.Is(err, stream.ErrHubClosed), errors.Is(err, stream.ErrClosed), errors.Is(err, stream.ErrBadName):
+		return nil, result{err: fmt.Errorf("%w: %w", errStop, err), stop: true}, false
+	}
+	return nil, result{err: err}, false
 }
 
 // idleReader closes its source when a read waits longer than idle, so that

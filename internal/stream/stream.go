@@ -140,6 +140,10 @@ func newStream(h *Hub, name string, opts Options, static bool) *Stream {
 // Name returns the stream's name.
 func (s *Stream) Name() string { return s.name }
 
+// Static reports whether the stream is declared in the configuration (it
+// stays while nobody uses it) rather than made by its first user.
+func (s *Stream) Static() bool { return s.static }
+
 // Options returns the stream's settings with defaults filled in.
 func (s *Stream) Options() Options { return s.opts }
 

@@ -1,0 +1,295 @@
+package pull
+
+import (
+	"context"
+
+	"fmt"
+	"log/slog"
+	"net/http"
+	"path"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/tsstream/tsstream/internal/stream"
+)
+
+// Rule makes the streams whose names match Pattern pulled on demand: the
+// pull starts when the first viewer arrives and stops Linger after the
+// last one left.
+type Rule struct {
+	// Pattern is a stream name, or a pattern where * stands for any run of
+	// characters ("*" is every stream, "cam-*" every stream starting so).
+	Pattern string
+	// Sources are the upstream URLs, tried in turn; "{stream}" in them is
+	// replaced by the stream's name.
+	Sources []string
+	Order   string // as Config.Order
+	// Reliable makes the links resume at the exact byte (Config.Reliable).
+	Reliable bool
+	// StartTimeout is how long a viewer waits for the stream to go live
+	// before it gets an error (default 5s); Linger how long the pull goes
+	// on after the last viewer left (default 10s).
+	StartTimeout, Linger time.Duration
+}
+
+// Defaults of a Rule.
+const (
+	DefaultStartTimeout = 5 * time.Second
+	DefaultLinger       = 10 * time.Second
+)
+
+// Match reports whether the rule covers stream name.
+func (r *Rule) Match(name string) bool {
+	ok, err := path.Match(r.Pattern, name)
+	return err == nil && ok
+}
+
+// ExpandSources returns the rule's sources for stream name.
+func (r *Rule) ExpandSources(name string) []Source {
+	list := make([]Source, len(r.Sources))
+	for i, u := range r.Sources {
+		list[i] = Source{URL: strings.ReplaceAll(u, "{stream}", name)}
+	}
+	return list
+}
+
+// OnDemandConfig sets up an OnDemand.
+type OnDemandConfig struct {
+	Hub   *stream.Hub // required
+	Rules []Rule      // the first rule that matches a stream wins
+	// Exclude names streams that are never pulled on demand (they have
+	// static pulls, say).
+	Exclude []string
+	// Base holds what every puller shares: Node, timings, Log, Now, Rand;
+	// Hub, Stream, Sources, Order, Reliable and Via are set per stream.
+	Base Config
+}
+
+// OnDemand runs the pulls of streams that are fetched only while someone
+// watches them. Its Demand method is the hub's Demand hook.
+type OnDemand struct {
+	// Static after construction.
+	cfg OnDemandConfig
+	log *slog.Logger
+
+	mu     sync.Mutex // guards the fields below
+	links  map[string]*demandLink
+	closed bool
+	wg     sync.WaitGroup // goroutines that stop pullers
+}
+
+// demandLink is the pull of one stream; guarded by OnDemand.mu.
+type demandLink struct {
+	rule   *Rule
+	p      *Puller
+	linger *time.Timer // set while nobody watches
+	done   chan struct{}
+}
+
+// NewOnDemand returns an OnDemand for cfg.
+func NewOnDemand(cfg OnDemandConfig) *OnDemand {
+	log := cfg.Base.Log
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &OnDemand{cfg: cfg, log: log, links: make(map[string]*demandLink)}
+}
+
+// Rule returns the rule that covers stream name, or nil.
+func (d *OnDemand) Rule(name string) *Rule {
+	if slices.Contains(d.cfg.Exclude, name) {
+		return nil
+	}
+	for i := range d.cfg.Rules {
+		if d.cfg.Rules[i].Match(name) {
+			return &d.cfg.Rules[i]
+		}
+	}
+	return nil
+}
+
+// Start starts the pull of stream name if a rule covers it and it is not
+// running, for a viewer about to be added whose request came through via;
+// it returns nil if no rule covers the stream, else the viewer's wait for
+// the stream to go live (see httpserver.OnDemand).
+func (d *OnDemand) Start(name string, via []string) func(ctx context.Context) error {
+	rule := d.Rule(name)
+	if rule == nil {
+		return nil
+	}
+	d.mu.Lock()
+	l := d.ensureLocked(name, rule, via)
+	d.mu.Unlock()
+	if l == nil {
+		return func(context.Context) error { return stream.ErrHubClosed }
+	}
+	// The viewer is added next; until then nobody watches, and a viewer
+	// that never comes must not keep the pull.
+	d.Demand(name)
+	return func(ctx context.Context) error { return d.wait(ctx, name, l) }
+}
+
+// Demand is the hub's hook: it starts the pull of a stream that has
+// viewers and stops, Linger later, one that has none.
+func (d *OnDemand) Demand(name string) {
+	rule := d.Rule(name)
+	if rule == nil {
+		return
+	}
+	n := d.cfg.Hub.Readers(name)
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if n > 0 {
+		if l := d.ensureLocked(name, rule, nil); l != nil && l.linger != nil {
+			l.linger.Stop()
+			l.linger = nil
+		}
+		return
+	}
+	l := d.links[name]
+	if l == nil || l.linger != nil {
+		return
+	}
+	linger := rule.Linger
+	if linger <= 0 {
+		linger = DefaultLinger
+	}
+	l.linger = time.AfterFunc(linger, func() { d.expire(name, l) })
+}
+
+// ensureLocked returns the running link of stream name, starting one if
+// needed (after the one that is stopping, if any); nil once closed.
+func (d *OnDemand) ensureLocked(name string, rule *Rule, via []string) *demandLink {
+	if d.closed {
+		return nil
+	}
+	if l := d.links[name]; l != nil {
+		return l
+	}
+	cfg := d.cfg.Base
+	cfg.Hub, cfg.Stream, cfg.Sources = d.cfg.Hub, name, rule.ExpandSources(name)
+	cfg.Order, cfg.Reliable, cfg.Via = rule.Order, rule.Reliable, via
+	l := &demandLink{rule: rule, p: New(cfg), done: make(chan struct{})}
+	d.links[name] = l
+	d.log.Info("on-demand pull starting", "stream", name, "via", strings.Join(via, ","))
+	l.p.Start()
+	return l
+}
+
+// expire stops link l of stream name if still nobody watches it.
+func (d *OnDemand) expire(name string, l *demandLink) {
+	d.mu.Lock()
+	if d.links[name] != l || l.linger == nil || d.cfg.Hub.Readers(name) > 0 {
+		d.mu.Unlock()
+		return
+	}
+	delete(d.links, name) // a viewer from now on starts a new pull
+	d.wg.Add(1)
+	d.mu.Unlock()
+	d.log.Info("on-demand pull stopping: no viewers", "stream", name)
+	go func() {
+		defer d.wg.Done()
+		l.p.Close()
+		close(l.done)
+	}()
+}
+
+// wait returns once stream name is live, or with a StartError.
+func (d *OnDemand) wait(ctx context.Context, name string, l *demandLink) error {
+	timeout := l.rule.StartTimeout
+	if timeout <= 0 {
+		timeout = DefaultStartTimeout
+	}
+	timer := time.NewTimer(timeout)
+	defer timer.Stop()
+	tick := time.NewTicker(10 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		s := d.cfg.Hub.Get(name)
+		if s == nil {
+			return &StartError{Stream: name, Code: http.StatusServiceUnavailable, Err: stream.ErrClosed}
+		}
+		// Live means data has come: an upstream that answers and sends
+		// nothing has not started the stream.
+		live, changed := s.Publishing()
+		if pub := s.Stats().Publisher; live && pub != nil && pub.BytesIn > 0 {
+			return nil
+		}
+		if se := l.p.Refused(); se != nil {
+			return &StartError{Stream: name, Code: se.Code, Err: se}
+		}
+		select {
+		case <-changed:
+		case <-tick.C: // for the first bytes, and Refused
+		case <-timer.C:
+			return &StartError{Stream: name, Code: http.StatusGatewayTimeout, Timeout: timeout, Err: l.p.Err()}
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
+// Links returns the running pulls by stream name, for the API.
+func (d *OnDemand) Links() map[string]*Puller {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	m := make(map[string]*Puller, len(d.links))
+	for name, l := range d.links {
+		m[name] = l.p
+	}
+	return m
+}
+
+// Close stops every pull and waits for them.
+func (d *OnDemand) Close() {
+	d.mu.Lock()
+	d.closed = true
+	links := d.links
+	d.links = map[string]*demandLink{}
+	d.mu.Unlock()
+	for _, l := range links {
+		if l.linger != nil {
+			l.linger.Stop()
+		}
+		l.p.Close()
+	}
+	d.wg.Wait()
+}
+
+// StartError is why a viewer of a stream pulled on demand got no stream.
+type StartError struct {
+	Stream  string
+	Code    int           // the HTTP status for the viewer
+	Timeout time.Duration // set when the wait timed out
+	Err     error         // the pull's last error, if any
+}
+
+func (e *StartError) Error() string {
+	// An upstream tsstream's refusal passes down a chain of edges as it
+	// was first said, not wrapped once per hop.
+	if se, ok := e.Err.(*StatusError); ok && e.Timeout == 0 &&
+		(strings.HasPrefix(se.Body, "stream \"") || strings.HasPrefix(se.Body, "relay loop")) {
+		return se.Body
+	}
+	var msg string
+	switch {
+	case e.Timeout > 0:
+		msg = fmt.Sprintf("stream %q did not start within %v", e.Stream, e.Timeout)
+	case e.Code == http.StatusNotFound:
+		msg = fmt.Sprintf("stream %q: no upstream has it", e.Stream)
+	default:
+		msg = fmt.Sprintf("stream %q could not be fetched", e.Stream)
+	}
+	if e.Err != nil {
+		msg += ": " + e.Err.Error()
+	}
+	return msg
+}
+
+func (e *StartError) Unwrap() error { return e.Err }
+
+// HTTPStatus is the status a viewer gets: 504 for a timeout, the
+// upstreams' 404 or 508 when every one refused.
+func (e *StartError) HTTPStatus() int { return e.Code }
