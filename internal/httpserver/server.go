@@ -200,6 +200,10 @@ func statusOf(err error) int {
 	switch {
 	case errors.As(err, &refused):
 		return refused.StatusCode()
+	case errors.Is(err, guard.ErrOverRate):
+		return http.StatusTooManyRequests
+	case errors.Is(err, guard.ErrIdle):
+		return http.StatusRequestTimeout
 	case errors.Is(err, stream.ErrBadName):
 		return http.StatusBadRequest
 	case errors.Is(err, stream.ErrPublisherActive):

@@ -261,3 +261,50 @@ func TestPlayTokens(t *testing.T) {
 		tstest.SameBytes(t, fmt.Sprintf("viewer %d", i), got[i], want)
 	}
 }
+
+// TestPushWithKey: a relay link to a keyed node carries ?key= in its push
+// URL; a push with a wrong key is refused and nothing of it enters.
+func TestPushWithKey(t *testing.T) {
+	raw := config.StreamOptions{Format: config.FormatRaw}
+	cfgB := testConfig("relay")
+	cfgB.Name, cfgB.Auth.PublishKey = "B", "relay-key"
+	cfgB.Streams["relay"], cfgB.Streams["stolen"] = raw, raw
+	b := startNode(t, cfgB)
+	bHTTP := addr(t, b, "http", "http", "")
+
+	cfgA := testConfig("relay")
+	cfgA.Name = "A"
+	cfgA.Ingest = append(cfgA.Ingest, config.Ingest{Listen: anyPort, Stream: "stolen", Protocols: []string{"tcp"}})
+	good, bad := raw, raw
+	good.Push = []string{"http://" + bHTTP + "/publish/relay?key=relay-key"}
+	bad.Push = []string{"http://" + bHTTP + "/publish/stolen?key=guess"}
+	cfgA.Streams["relay"], cfgA.Streams["stolen"] = good, bad
+	a := startNode(t, cfgA)
+
+	view := dialWS(t, wsURL(bHTTP, "/ws/relay"), false)
+	waitViewers(t, b, "relay", map[string]int{"ws": 1})
+	want := bytes.Repeat([]byte("keyed relay\n"), 20000)
+	pub := dialTCP(t, addr(t, a, "ingest", "tcp", "relay"))
+	waitFor(t, ioTimeout, func() bool {
+		for _, l := range a.links() {
+			if l.Stream == "relay" && l.State == "up" {
+				return true
+			}
+		}
+		return false
+	},
+		func() string { return fmt.Sprintf("links %+v", a.links()) })
+	writeInPieces(t, pub, want)
+	thief := dialTCP(t, addr(t, a, "ingest", "tcp", "stolen"))
+	writeInPieces(t, thief, want)
+	got, err := readN(view, len(want))
+	if err != nil {
+		t.Fatalf("%v: links %+v, stats B %+v", err, a.links(), stats(t, b, "relay"))
+	}
+	tstest.SameBytes(t, "viewer of the keyed push", got, want)
+	waitFor(t, ioTimeout, func() bool { return b.Guard().Refused(guard.PublishKeyWrong) >= 1 },
+		func() string { return "the wrong key was not refused" })
+	if st := stats(t, b, "stolen"); st.BytesIn != 0 || st.Publishes != 0 {
+		t.Errorf("a push with a wrong key put %d bytes in", st.BytesIn)
+	}
+}
