@@ -66,13 +66,16 @@ var (
 	keyWaitsDesc    = desc("stream_key_waits_total", "Viewers that waited for the next keyframe.", "stream")
 	gopTooLongDesc  = desc("stream_gop_too_long_total", "Key waits because the cached GOP exceeded the cache bounds.", "stream")
 	keyTimeoutsDesc = desc("stream_key_timeouts_total", "Key waits that found no keyframe in time and started at the live edge.", "stream")
+
+	ttffDesc = desc("stream_time_to_first_frame_seconds",
+		"From a viewer's connect to the first media bytes written to it (with the GOP cache: a keyframe).", "stream")
 )
 
 var allDescs = []*prometheus.Desc{
 	buildInfoDesc, streamsDesc,
 	publisherUpDesc, publishesDesc, bytesInDesc, droppedInDesc, bitrateDesc, ringBytesDesc,
 	bytesOutDesc, viewersDesc, disconnectsDesc, skipsDesc, skippedBytesDesc,
-	continuityDesc, keyframesDesc, gopJoinsDesc, keyWaitsDesc, gopTooLongDesc, keyTimeoutsDesc,
+	continuityDesc, keyframesDesc, gopJoinsDesc, keyWaitsDesc, gopTooLongDesc, keyTimeoutsDesc, ttffDesc,
 }
 
 // hubCollector reads the hub on each scrape.
@@ -145,4 +148,12 @@ func collectStream(ch chan<- prometheus.Metric, st stream.Stats) {
 	counter(keyWaitsDesc, st.KeyWaits)
 	counter(gopTooLongDesc, st.GOPTooLong)
 	counter(keyTimeoutsDesc, st.KeyTimeouts)
+
+	buckets := make(map[float64]uint64, len(st.TTFF.Counts))
+	var cum uint64
+	for i, le := range stream.TTFFBuckets() {
+		cum += uint64(st.TTFF.Counts[i])
+		buckets[le] = cum
+	}
+	ch <- prometheus.MustNewConstHistogram(ttffDesc, uint64(st.TTFF.Count()), st.TTFF.Sum.Seconds(), buckets, st.Name)
 }

@@ -39,6 +39,8 @@ func ReportURL(monitor string) (string, error) {
 
 // Reporter posts the node's report to a monitor every Interval. A failed
 // post is logged (once per run of failures) and retried at the next tick.
+// A monitor that requires API credentials gets them from the URL's user
+// and password (http://user:password@monitor:8088), as HTTP basic auth.
 type Reporter struct {
 	URL      string        // from ReportURL
 	Interval time.Duration // zero means DefaultInterval
@@ -80,15 +82,19 @@ func (r *Reporter) run(ctx context.Context) {
 	t := time.NewTicker(r.Interval)
 	defer t.Stop()
 	failing := false
+	shown := r.URL // for the log, without a password
+	if u, err := url.Parse(r.URL); err == nil {
+		shown = u.Redacted()
+	}
 	for {
 		err := r.post(ctx)
 		switch {
 		case ctx.Err() != nil:
 			return
 		case err != nil && !failing:
-			r.Log.Warn("cannot report to the monitor; retrying", "url", r.URL, "err", err)
+			r.Log.Warn("cannot report to the monitor; retrying", "url", shown, "err", err)
 		case err == nil && failing:
-			r.Log.Info("reporting to the monitor again", "url", r.URL)
+			r.Log.Info("reporting to the monitor again", "url", shown)
 		}
 		failing = err != nil
 		select {

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -73,6 +74,15 @@ func TestClusterView(t *testing.T) {
 	waitFor(t, 15*time.Second, linked, func() string { return fmt.Sprintf("cluster view %+v", v) })
 	if got := v.Nodes[1].Streams; len(got) != 1 || !got[0].Live || got[0].Publisher != "http" || len(got[0].Path) != 1 || got[0].Path[0] != "A" {
 		t.Errorf("B's streams %+v: want relay, live, published over HTTP through A", got)
+	}
+
+	// A's /metrics shows the link; B's the time its viewer waited.
+	_, body := httpGet(t, client, httpURL(addr(t, a, "http", "http", ""), "/metrics"))
+	if want := `tsstream_relay_link_up{kind="push",stream="relay",url="http://` + bHTTP + `/publish/relay"} 1`; !strings.Contains(body, want) {
+		t.Errorf("A's /metrics lacks %s", want)
+	}
+	if want := `tsstream_stream_time_to_first_frame_seconds_count{stream="relay"} 1`; !strings.Contains(body, want) {
+		t.Errorf("A's /metrics lacks %s (the push link is A's one reader)", want)
 	}
 
 	// A stops reporting: B marks it stale after three intervals.

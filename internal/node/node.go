@@ -73,7 +73,7 @@ func New(cfg *config.Config, log *slog.Logger, version string) *Node {
 	n.guard = guard.New(guard.Config{Policy: newPolicy(cfg), Log: log,
 		Streams: func(name string) (bool, int) { return n.hub.Get(name) != nil, n.hub.Len() }})
 	n.web = &httpserver.Server{Hub: n.hub, Log: log, MaxHops: cfg.MaxHops, Guard: n.guard, Pulls: n.demand.Start,
-		Metrics: metrics.Handler(n.hub, cfg.Name, version, metrics.Refusals(n.guard)),
+		Metrics: metrics.Handler(n.hub, cfg.Name, version, metrics.Refusals(n.guard), metrics.Links(n.metricLinks)),
 		Pages:   (&web.Pages{ValidName: config.ValidStreamName}).Handler()}
 	n.web.Cluster = n.newCollector()
 	return n

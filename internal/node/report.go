@@ -4,6 +4,7 @@ import (
 	"time"
 
 	"github.com/tsstream/tsstream/internal/config"
+	"github.com/tsstream/tsstream/internal/metrics"
 	"github.com/tsstream/tsstream/internal/monitor"
 )
 
@@ -50,4 +51,14 @@ func (n *Node) report() monitor.Report {
 			Bytes: l.BytesSent + l.BytesIn, Reconnects: l.Reconnects})
 	}
 	return r
+}
+
+// metricLinks are the relay links for /metrics.
+func (n *Node) metricLinks() []metrics.Link {
+	var out []metrics.Link
+	for _, l := range n.links() {
+		out = append(out, metrics.Link{Kind: l.Kind, Stream: l.Stream, URL: l.URL, State: l.State,
+			Bytes: l.BytesSent + l.BytesIn, Drops: l.Drops, Reconnects: l.Reconnects})
+	}
+	return out
 }

@@ -58,6 +58,7 @@ type Reader struct {
 	bufs  [maxBatchChunks][]byte
 	skips []time.Time // recent skips, for the disconnect policy
 
+	created time.Time // for the time to the first bytes sent
 	sent    atomic.Int64
 	skipped atomic.Int64 // times this reader fell out of the ring
 	closed  atomic.Bool
@@ -76,7 +77,7 @@ func (s *Stream) NewReader(info ReaderInfo) (*Reader, error) {
 
 // newReader adds a reader and returns the number of readers now.
 func (s *Stream) newReader(info ReaderInfo) (*Reader, int, error) {
-	r := &Reader{s: s, info: info, wake: make(chan struct{}, 1)}
+	r := &Reader{s: s, info: info, wake: make(chan struct{}, 1), created: s.now()}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {
@@ -247,7 +248,12 @@ func (r *Reader) skipLocked() error {
 func (r *Reader) Skips() int64 { return r.skipped.Load() }
 
 // Sent records n payload bytes delivered to the viewer.
-func (r *Reader) Sent(n int) { r.sent.Add(int64(n)) }
+// The first bytes count in the stream's time-to-first-frame histogram.
+func (r *Reader) Sent(n int) {
+	if r.sent.Add(int64(n)) == int64(n) && n > 0 {
+		r.s.ttff.observe(r.s.now().Sub(r.created))
+	}
+}
 
 // Close removes the reader from the stream, counting reason (a short word
 // such as "client closed" or "write timeout") among the stream's cuts.

@@ -96,6 +96,7 @@ type Stream struct {
 	bytesIn     atomic.Int64
 	droppedIn   atomic.Int64
 	bytesOutOld atomic.Int64 // bytes sent to readers that have left
+	ttff        ttffHistogram
 
 	mu        sync.Mutex // guards the fields below
 	ring      *ring
@@ -272,6 +273,9 @@ type Stats struct {
 	KeyWaits    int64        // readers that waited for the next keyframe
 	GOPTooLong  int64        // ... because the cached GOP exceeded the bounds
 	KeyTimeouts int64        // waits that found no keyframe within GOPMaxAge
+
+	// TTFF is how long readers waited for their first bytes.
+	TTFF TTFF
 }
 
 // PublisherStats describes the live publisher.
@@ -292,6 +296,7 @@ func (s *Stream) Stats() Stats {
 		Readers:   make(map[string]int),
 		Cuts:      make(map[string]int64),
 		RingLimit: s.opts.RingBytes,
+		TTFF:      s.ttff.snapshot(),
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -296,5 +297,36 @@ func TestPublishingSignalsChanges(t *testing.T) {
 	p2.Close("done")
 	if live, _ := s.Publishing(); live || !closed(ch) {
 		t.Fatal("no signal when the publisher left")
+	}
+}
+
+// TestTTFF: each reader's first bytes count once in the histogram, in the
+// bucket of its wait, measured on the hub's clock.
+func TestTTFF(t *testing.T) {
+	now := time.Unix(1000, 0)
+	var mu sync.Mutex
+	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+	advance := func(d time.Duration) { mu.Lock(); now = now.Add(d); mu.Unlock() }
+	hub := NewHub(Config{Now: clock})
+	defer hub.Close()
+	waits := []time.Duration{3 * time.Millisecond, 300 * time.Millisecond, 300 * time.Millisecond, 20 * time.Second}
+	for _, w := range waits {
+		r, err := hub.NewReader("s", ReaderInfo{Protocol: "ws"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		advance(w)
+		r.Sent(0) // nothing sent yet: not counted
+		r.Sent(188)
+		r.Sent(188) // only the first bytes count
+		defer r.Close("test")
+	}
+	got := hub.Get("s").Stats().TTFF
+	want := []int64{1, 0, 0, 0, 0, 0, 2, 0, 0, 0, 0, 1} // ≤5ms, ≤500ms ×2, above 10s
+	if !slices.Equal(got.Counts, want) || got.Count() != 4 || got.Sum != 20603*time.Millisecond {
+		t.Errorf("TTFF %+v (count %d): want counts %v, sum 20.603s", got, got.Count(), want)
+	}
+	if b := TTFFBuckets(); len(b) != len(want)-1 || b[0] != 0.005 || b[len(b)-1] != 10 {
+		t.Errorf("buckets %v", b)
 	}
 }
