@@ -129,6 +129,11 @@ func staticStreams(cfg *config.Config) []string {
 	for name := range cfg.Streams {
 		names = append(names, name)
 	}
+	for _, r := range cfg.Pulls {
+		if r.Static {
+			names = append(names, r.Stream)
+		}
+	}
 	slices.Sort(names)
 	return slices.Compact(names)
 }

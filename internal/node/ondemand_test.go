@@ -16,49 +16,63 @@ import (
 	"github.com/tsstream/tsstream/internal/tstest"
 )
 
-// feed publishes numbered TS packets into stream name of hub, 7 every
-// 2 ms, until cleanup; it returns how many it has sent so far.
-func feed(t *testing.T, hub *stream.Hub, name string) func() int {
+// feeder publishes numbered TS packets into a stream, 7 every 2 ms.
+type feeder struct {
+	p    *stream.Publisher
+	stop chan struct{}
+	done chan struct{}
+
+	mu   sync.Mutex
+	sent int // packets
+}
+
+// feed starts a feeder of stream name of hub, stopped at cleanup.
+func feed(t *testing.T, hub *stream.Hub, name string) *feeder {
 	t.Helper()
 	p, err := hub.Publish(name, stream.PublisherInfo{Protocol: "test", Remote: "feed"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	var (
-		mu   sync.Mutex
-		sent int
-	)
-	stop := make(chan struct{})
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		tick := time.NewTicker(2 * time.Millisecond)
-		defer tick.Stop()
-		for {
-			select {
-			case <-stop:
-				return
-			case <-tick.C:
-			}
-			mu.Lock()
-			n := sent
-			sent += 7
-			mu.Unlock()
-			if _, err := p.Write(tstest.Packets(n, 7)); err != nil {
-				return
-			}
-		}
-	}()
+	f := &feeder{p: p, stop: make(chan struct{}), done: make(chan struct{})}
+	go f.run()
 	t.Cleanup(func() {
-		close(stop)
-		<-done
+		f.Stop()
 		p.Close("test over")
 	})
-	return func() int {
-		mu.Lock()
-		defer mu.Unlock()
-		return sent
+	return f
+}
+
+func (f *feeder) run() {
+	defer close(f.done)
+	tick := time.NewTicker(2 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		select {
+		case <-f.stop:
+			return
+		case <-tick.C:
+		}
+		f.mu.Lock()
+		n := f.sent
+		f.sent += 7
+		f.mu.Unlock()
+		if _, err := f.p.Write(tstest.Packets(n, 7)); err != nil {
+			return
+		}
 	}
+}
+
+// Stop ends the feed (the publisher stays) and returns the packets sent.
+func (f *feeder) Stop() int {
+	select {
+	case <-f.stop:
+	default:
+		close(f.stop)
+	}
+	<-f.done
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.sent
 }
 
 // consecutive reads n packets from v and checks that their numbers follow
