@@ -74,9 +74,10 @@ type OnDemand struct {
 	cfg OnDemandConfig
 	log *slog.Logger
 
-	mu     sync.Mutex // guards the fields below
-	links  map[string]*demandLink
-	closed bool
+	mu       sync.Mutex // guards the fields below
+	links    map[string]*demandLink
+	stopping map[string]*demandLink // links whose puller is closing
+	closed   bool
 	wg     sync.WaitGroup // goroutines that stop pullers
 }
 
@@ -94,7 +95,8 @@ func NewOnDemand(cfg OnDemandConfig) *OnDemand {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &OnDemand{cfg: cfg, log: log, links: make(map[string]*demandLink)}
+	return &OnDemand{cfg: cfg, log: log, links: make(map[string]*demandLink),
+		stopping: make(map[string]*demandLink)}
 }
 
 // Rule returns the rule that covers stream name, or nil.
@@ -174,6 +176,17 @@ func (d *OnDemand) ensureLocked(name string, rule *Rule, via []string) *demandLi
 	l := &demandLink{rule: rule, p: New(cfg), done: make(chan struct{})}
 	d.links[name] = l
 	d.log.Info("on-demand pull starting", "stream", name, "via", strings.Join(via, ","))
+	if old := d.stopping[name]; old != nil {
+		// A viewer came while the last pull stops: start once it has let
+		// go of the stream, or the new one would find it still held.
+		d.wg.Add(1)
+		go func() {
+			defer d.wg.Done()
+			<-old.done
+			l.p.Start()
+		}()
+		return l
+	}
 	l.p.Start()
 	return l
 }
@@ -186,13 +199,19 @@ func (d *OnDemand) expire(name string, l *demandLink) {
 		return
 	}
 	delete(d.links, name) // a viewer from now on starts a new pull
+	d.stopping[name] = l
 	d.wg.Add(1)
 	d.mu.Unlock()
 	d.log.Info("on-demand pull stopping: no viewers", "stream", name)
 	go func() {
 		defer d.wg.Done()
 		l.p.Close()
+		d.mu.Lock()
+		if d.stopping[name] == l {
+			delete(d.stopping, name)
+		}
 		close(l.done)
+		d.mu.Unlock()
 	}()
 }
 

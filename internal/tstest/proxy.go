@@ -1,7 +1,6 @@
 package tstest
 
 import (
-	"io"
 	"net"
 	"sync"
 	"testing"
@@ -13,8 +12,9 @@ type Proxy struct {
 	ln net.Listener
 
 	mu     sync.Mutex // guards the fields below
-	target string
-	down   bool
+	target  string
+	down    bool
+	stalled chan struct{} // not nil while stalled: closed by Unstall
 	conns  map[net.Conn]struct{}
 	wg     sync.WaitGroup
 }
@@ -55,6 +55,26 @@ func (p *Proxy) Cut(down bool) {
 	p.mu.Unlock()
 }
 
+// Stall stops forwarding without closing anything, as an upstream that
+// accepts and then hangs: the bytes wait until Unstall.
+func (p *Proxy) Stall() {
+	p.mu.Lock()
+	if p.stalled == nil {
+		p.stalled = make(chan struct{})
+	}
+	p.mu.Unlock()
+}
+
+// Unstall lets the bytes flow again.
+func (p *Proxy) Unstall() {
+	p.mu.Lock()
+	if p.stalled != nil {
+		close(p.stalled)
+		p.stalled = nil
+	}
+	p.mu.Unlock()
+}
+
 // Restore lets connections through again.
 func (p *Proxy) Restore() {
 	p.mu.Lock()
@@ -72,6 +92,7 @@ func (p *Proxy) Conns() int {
 // Close stops the proxy and its connections and waits for them.
 func (p *Proxy) Close() {
 	p.ln.Close()
+	p.Unstall()
 	p.Cut(true)
 	p.wg.Wait()
 }
@@ -110,10 +131,28 @@ func (p *Proxy) accept() {
 	}
 }
 
-// pipe copies from src to dst; when either side ends, both are closed.
+// pipe copies from src to dst, holding the bytes while stalled; when
+// either side ends, both are closed.
 func (p *Proxy) pipe(dst, src net.Conn) {
 	defer p.wg.Done()
-	io.Copy(dst, src)
+	buf := make([]byte, 32<<10)
+	for {
+		n, err := src.Read(buf)
+		p.mu.Lock()
+		stalled := p.stalled
+		p.mu.Unlock()
+		if stalled != nil {
+			<-stalled
+		}
+		if n > 0 {
+			if _, werr := dst.Write(buf[:n]); werr != nil {
+				break
+			}
+		}
+		if err != nil {
+			break
+		}
+	}
 	dst.Close()
 	src.Close()
 	p.mu.Lock()
