@@ -78,7 +78,7 @@ type OnDemand struct {
 	links    map[string]*demandLink
 	stopping map[string]*demandLink // links whose puller is closing
 	closed   bool
-	wg     sync.WaitGroup // goroutines that stop pullers
+	wg       sync.WaitGroup // goroutines that stop pullers
 }
 
 // demandLink is the pull of one stream; guarded by OnDemand.mu.

@@ -11,12 +11,12 @@ import (
 type Proxy struct {
 	ln net.Listener
 
-	mu     sync.Mutex // guards the fields below
+	mu      sync.Mutex // guards the fields below
 	target  string
 	down    bool
 	stalled chan struct{} // not nil while stalled: closed by Unstall
-	conns  map[net.Conn]struct{}
-	wg     sync.WaitGroup
+	conns   map[net.Conn]struct{}
+	wg      sync.WaitGroup
 }
 
 // NewProxy listens on 127.0.0.1:0; the target may be set later (until it
