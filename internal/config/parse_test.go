@@ -28,6 +28,15 @@ var parseErrorTests = []struct {
 	{"bad push target", "streams:\n  cam1:\n    push:\n      - tcp://127.0.0.1:9000\n      - ftp://x\n", []string{
 		`tsstream.yaml:5: streams.cam1.push[1]: push target "ftp://x": use tcp://, udp:// or http://`,
 	}},
+	{"bad pull rules", "pulls:\n  - stream: 'a/*'\n    from: [ftp://x]\n  - stream: 'cam-*'\n    static: true\n" +
+		"    from:\n      - http://o:8088/live/{stream}.ts\n    order: random\n    linger: 0s\n  - from: []\n", []string{
+		`tsstream.yaml:2: pulls[0].stream: "a/*": use a stream name (1-64 of A-Z a-z 0-9 _ - ., not starting with ".") in which * stands for any run of those characters`,
+		`tsstream.yaml:3: pulls[0].from[0]: pull source "ftp://x": use http://host:port/live/NAME.ts, tcp://host:port or udp://host:port`,
+		`tsstream.yaml:4: pulls[1].stream: "cam-*": a static pull names one stream; patterns are for on-demand pulls`,
+		`tsstream.yaml:8: pulls[1].order: "random" is not one of failover, round-robin`,
+		`tsstream.yaml:10: pulls[2].stream: required: a stream name, or a pattern such as "*" or "cam-*"`,
+		`tsstream.yaml:10: pulls[2].from: required: upstream URLs such as http://origin:8088/live/{stream}.ts`,
+	}},
 	{"push in stream_defaults", "stream_defaults:\n  push: [tcp://127.0.0.1:9000]\n", []string{
 		"tsstream.yaml:2: stream_defaults.push: push targets belong to one stream: list them under streams.NAME.push",
 	}},

@@ -48,10 +48,9 @@ func (v *validator) pulls(list []Pull) {
 			v.failf(path+".stream", `required: a stream name, or a pattern such as "*" or "cam-*"`)
 		case p.Static && strings.Contains(p.Stream, "*"):
 			v.failf(path+".stream", "%q: a static pull names one stream; patterns are for on-demand pulls", p.Stream)
-		default:
-			if err := ValidStreamName(strings.ReplaceAll(p.Stream, "*", "x")); err != nil {
-				v.failf(path+".stream", "pattern %q (* stands for any run of characters): %w", p.Stream, err)
-			}
+		case ValidStreamName(strings.ReplaceAll(p.Stream, "*", "x")) != nil:
+			v.failf(path+".stream", "%q: use a stream name (1-64 of A-Z a-z 0-9 _ - ., not starting with \".\") "+
+				"in which * stands for any run of those characters", p.Stream)
 		}
 		if len(p.From) == 0 {
 			v.failf(path+".from", "required: upstream URLs such as http://origin:8088/live/{stream}.ts")
