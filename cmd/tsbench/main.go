@@ -18,12 +18,19 @@ import (
 
 // options are the command-line flags.
 type options struct {
-	bin      string
-	viewers  []int
-	rate     int64 // bits per second
-	sch      schedule
-	parallel int
-	ttff     ttffOptions
+	bin         string
+	viewers     []int
+	rate        int64 // bits per second
+	shape       shape
+	sch         schedule
+	parallel    int
+	runs        int
+	protos      []string
+	scenarios   []scenario
+	noReference bool
+	plot        string
+	fromFile    string
+	ttff        ttffOptions
 }
 
 func main() { os.Exit(run(os.Args[1:])) }
@@ -40,19 +47,13 @@ func run(args []string) int {
 	if lim, err := raiseNofile(); err != nil {
 		logf("cannot raise RLIMIT_NOFILE (now %d): %v", lim, err)
 	}
-	if o.ttff.on {
+	switch {
+	case o.ttff.on:
 		return runTTFF(o)
+	case o.plot != "" && o.fromFile != "":
+		return replot(o.fromFile, o.plot)
 	}
-	enc := json.NewEncoder(os.Stdout)
-	for _, n := range o.viewers {
-		res, err := bench(o, n)
-		if err != nil {
-			logf("%d viewers: %v", n, err)
-			return 1
-		}
-		enc.Encode(res)
-	}
-	return 0
+	return runCompare(o)
 }
 
 func parseFlags(args []string) (options, error) {
@@ -60,15 +61,46 @@ func parseFlags(args []string) (options, error) {
 	fs := flag.NewFlagSet("tsbench", flag.ContinueOnError)
 	fs.StringVar(&o.bin, "bin", "bin/tsstream", "the tsstream `binary` to run")
 	viewers := fs.String("viewers", "100,1000", "comma-separated viewer `counts`, one run each")
-	rate := fs.String("rate", "2M", "publish `rate` in bits/s (k, M, G suffixes)")
+	rate := fs.String("rate", "1.74M", "publish `rate` in bits/s (k, M, G suffixes)")
 	fs.DurationVar(&o.sch.window, "duration", 20*time.Second, "measured window")
 	fs.DurationVar(&o.sch.warmup, "warmup", 2*time.Second, "publishing before the window (-ttff: before viewers join)")
 	fs.DurationVar(&o.sch.tail, "tail", time.Second, "publishing after the window, so its last bytes arrive")
 	fs.IntVar(&o.parallel, "parallel", 32, "viewers connecting at a time")
+	fs.IntVar(&o.runs, "runs", 3, "runs of each system per viewer count (medians are printed)")
+	protos := fs.String("protocol", "ws", "comma-separated viewer `protocols`: ws, http, tcp")
+	scens := fs.String("scenario", "base", "comma-separated `scenarios`: base, slow (-slow viewers at a tenth of the rate), late (-late viewers join mid-window)")
+	slow := fs.Int("slow", 50, "slow viewers in the slow scenario")
+	late := fs.Int("late", 500, "late joiners in the late scenario")
+	fs.IntVar(&o.shape.fps, "fps", 25, "publisher writes per second, one PES each; 0: 1316-byte writes")
+	fs.DurationVar(&o.shape.gop, "gop", 0, "declare the data PID MPEG-2 video with a keyframe every `interval` (0: private data)")
+	fs.BoolVar(&o.noReference, "no-reference", false, "run tsstream only, not the reference fan-out")
+	fs.StringVar(&o.plot, "plot", "", "write an SVG plot of the summaries to `file`")
+	fs.StringVar(&o.fromFile, "from", "", "with -plot: plot the summary lines of this JSON `file` instead of running")
+	serveRef := fs.Bool("reference-serve", false, "be the reference fan-out (tsbench runs itself so)")
 	o.ttff.flags(fs)
 	fs.Usage = func() { usage(fs) }
 	if err := fs.Parse(args); err != nil {
 		return o, err
+	}
+	if *serveRef {
+		os.Exit(serveReference("127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0"))
+	}
+	for p := range strings.SplitSeq(*protos, ",") {
+		if p = strings.TrimSpace(p); p != "ws" && p != "http" && p != "tcp" {
+			return o, fmt.Errorf("-protocol %q: want ws, http or tcp", p)
+		}
+		o.protos = append(o.protos, strings.TrimSpace(p))
+	}
+	known := scenarios(*slow, *late)
+	for name := range strings.SplitSeq(*scens, ",") {
+		sc, ok := known[strings.TrimSpace(name)]
+		if !ok {
+			return o, fmt.Errorf("-scenario %q: want base, slow or late", name)
+		}
+		o.scenarios = append(o.scenarios, sc)
+	}
+	if o.runs <= 0 {
+		return o, fmt.Errorf("-runs %d: want at least 1", o.runs)
 	}
 	if o.ttff.on && !isSet(fs, "viewers") {
 		*viewers = strconv.Itoa(ttffViewers)
@@ -127,17 +159,22 @@ func logf(format string, args ...any) {
 	fmt.Fprintf(os.Stderr, "tsbench: "+format+"\n", args...)
 }
 
-// bench does one run with n viewers on a fresh relay.
-func bench(o options, n int) (result, error) {
-	r, err := startRelay(o.bin)
+// bench does one run of scenario sc with n viewers over proto on a fresh
+// relay of sys.
+func bench(o options, sys system, sc scenario, proto string, n int) (result, error) {
+	r, err := sys.start()
 	if err != nil {
 		return result{}, err
 	}
 	defer r.kill()
-	logf("%d viewers: relay pid %d, http %s, ingest %s, max open files %s",
-		n, r.pid, r.httpAddr, r.ingestAddr, nofileOf(r.pid))
+	logf("%s %s %s, %d viewers: pid %d, http %s, ingest %s, max open files %s",
+		sys.name, sc.name, proto, n, r.pid, r.httpAddr, r.ingestAddr, nofileOf(r.pid))
 	start := time.Now()
 	m := measurements{viewers: n, rate: o.rate}
+	t := target{proto: proto, addr: r.httpAddr, video: o.shape.gop > 0}
+	if proto == "tcp" {
+		t.addr = r.tcpAddr
+	}
 
 	time.Sleep(300 * time.Millisecond) // let the relay settle before the baseline
 	mem0, err := readMemory(r.pid)
@@ -145,13 +182,18 @@ func bench(o options, n int) (result, error) {
 		return result{}, err
 	}
 	var wg sync.WaitGroup
-	vs, failed := connectViewers(r.httpAddr, n, o.parallel, start, &wg)
+	vs, failed := connectViewers(t, n, o.parallel, start, &wg)
 	for _, v := range vs {
 		m.connects = append(m.connects, v.connect)
 	}
-	defer func() { r.kill(); closeAll(vs, &wg) }()
-	logf("%d connected, %d failed; waiting for the relay to count them", len(vs), failed)
-	if err := waitViewers(r, len(vs), 30*time.Second); err != nil {
+	all := vs
+	defer func() { r.kill(); closeAll(all, &wg) }()
+	slowT := t
+	slowT.pace = o.rate / 8 / 10
+	slow, _ := connectViewers(slowT, sc.slow, o.parallel, start, &wg)
+	all = append(all[:len(all):len(all)], slow...)
+	logf("%d connected, %d failed, %d slow; waiting for the relay to count them", len(vs), failed, len(slow))
+	if err := waitViewers(r, proto, len(all), 30*time.Second); err != nil {
 		return result{}, err
 	}
 	time.Sleep(500 * time.Millisecond)
@@ -164,7 +206,12 @@ func bench(o options, n int) (result, error) {
 		mib(mem0.rss), mib(mem1.rss), o.rate, o.sch.warmup, o.sch.window, o.sch.tail)
 
 	var w window
-	m.pub, err = publish(r.ingestAddr, start, o.rate, o.sch, func(ph byte) { w.mark(ph, r.pid) })
+	lateT := t
+	lateT.late = true
+	late := joinLate(lateT, sc.late, o.parallel, o.sch.warmup+o.sch.window/2, start, &wg)
+	m.pub, err = publish(r.ingestAddr, start, o.rate, o.shape, o.sch, func(ph byte) { w.mark(ph, r.pid) })
+	lateVs := <-late
+	all = append(all, lateVs...)
 	if derr := r.died(); derr != nil {
 		return result{}, derr
 	}
@@ -178,9 +225,12 @@ func bench(o options, n int) (result, error) {
 	logs := r.logCounts()
 	stopAt := time.Since(start)
 	stopErr := r.stop(20 * time.Second)
-	closeAll(vs, &wg)
+	closeAll(all, &wg)
 	res := summarize(m, vs)
-	observe(vs, stopAt, logs, w, m.pub)
+	res.Protocol, res.System = proto, sys.name
+	res.addSlow(slow, m.pub, stopAt)
+	res.addLate(lateVs, sc.late)
+	observe(all, stopAt, logs, w, m.pub)
 	return res, stopErr
 }
 
@@ -204,8 +254,8 @@ func (w *window) mark(phase byte, pid int) {
 	}
 }
 
-// waitViewers polls the stream's API until it counts want WebSocket viewers.
-func waitViewers(r *relay, want int, limit time.Duration) error {
+// waitViewers polls the stream's API until it counts want viewers of proto.
+func waitViewers(r *relay, proto string, want int, limit time.Duration) error {
 	url := "http://" + r.httpAddr + "/api/v1/streams/live"
 	deadline := time.Now().Add(limit)
 	got := -1
@@ -218,7 +268,7 @@ func waitViewers(r *relay, want int, limit time.Duration) error {
 		}
 		if resp, err := http.Get(url); err == nil {
 			if json.NewDecoder(resp.Body).Decode(&st) == nil {
-				got = st.Viewers["ws"]
+				got = st.Viewers[proto]
 			}
 			resp.Body.Close()
 		}
@@ -227,7 +277,7 @@ func waitViewers(r *relay, want int, limit time.Duration) error {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	return fmt.Errorf("%s counts %d ws viewers after %v, want %d", url, got, limit, want)
+	return fmt.Errorf("%s counts %d %s viewers after %v, want %d", url, got, proto, limit, want)
 }
 
 // closeAll waits a while for the viewers' goroutines to end on their own

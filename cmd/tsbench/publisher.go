@@ -51,6 +51,20 @@ const (
 	phaseDone
 )
 
+// shape is how the publisher cuts the stream into writes.
+type shape struct {
+	fps int           // writes per second (one PES each); 0: groups of 7 packets
+	gop time.Duration // keyframe interval of the video PID; 0: private data, no PES
+}
+
+// packets returns how many packets each write carries at rate bits/s.
+func (sh shape) packets(rate int64) int {
+	if sh.fps <= 0 {
+		return groupPackets
+	}
+	return max(int((float64(rate)/8/float64(sh.fps)+packetSize/2)/packetSize), 4)
+}
+
 // schedule says how long each phase lasts.
 type schedule struct {
 	warmup, window, tail time.Duration
@@ -87,14 +101,24 @@ type publisher struct {
 	forceMark bool
 	phase     byte
 	res       pubResult
-	group     [groupBytes]byte
+	group     []byte // one write: a whole number of packets
+	gop       time.Duration
+	nextKey   time.Duration
 	pat, pmt  [packetSize]byte
 }
 
-func newPublisher(start time.Time) *publisher {
-	p := &publisher{start: start, lastPSI: -psiEvery}
+// newPublisher writes groups of 7 packets of private data.
+func newPublisher(start time.Time) *publisher { return newShapedPublisher(start, groupPackets, 0) }
+
+// newShapedPublisher writes packets packets at a time; with gop > 0 the
+// data PID is declared MPEG-2 video, each write is one PES and every gop
+// one of them starts with a sequence header (a keyframe for the relay's GOP
+// cache).
+func newShapedPublisher(start time.Time, packets int, gop time.Duration) *publisher {
+	p := &publisher{start: start, lastPSI: -psiEvery, gop: gop}
 	p.pat = psiPacket(pidPAT, patSection())
-	p.pmt = psiPacket(pidPMT, pmtSection())
+	p.pmt = psiPacket(pidPMT, pmtSection(gop > 0))
+	p.group = make([]byte, max(packets, 4)*packetSize)
 	for i := range p.group {
 		p.group[i] = 0xFF
 	}
@@ -110,22 +134,24 @@ func (p *publisher) setPhase(phase byte) {
 // it as sent.
 func (p *publisher) next() []byte {
 	p.fill()
-	p.res.total += groupBytes
+	n := int64(len(p.group))
+	p.res.total += n
 	if p.phase == phaseWindow {
-		p.res.owed += groupBytes
+		p.res.owed += n
 	}
-	return p.group[:]
+	return p.group
 }
 
 // publish sends the stream at rate bits/s to addr over TCP, through the
 // phases of sch, and calls onPhase as each phase begins.
-func publish(addr string, start time.Time, rate int64, sch schedule, onPhase func(byte)) (pubResult, error) {
+func publish(addr string, start time.Time, rate int64, sh shape, sch schedule, onPhase func(byte)) (pubResult, error) {
 	conn, err := net.DialTimeout("tcp", addr, 5*time.Second)
 	if err != nil {
 		return pubResult{}, fmt.Errorf("publisher: %w", err)
 	}
 	defer conn.Close()
-	p := newPublisher(start)
+	p := newShapedPublisher(start, sh.packets(rate), sh.gop)
+	size := int64(len(p.group))
 	var windowStart time.Duration
 	bytesPerSec := float64(rate) / 8
 	t0 := time.Since(start)
@@ -146,12 +172,12 @@ func publish(addr string, start time.Time, rate int64, sch schedule, onPhase fun
 				return p.res, nil
 			}
 		}
-		for p.res.total+groupBytes <= int64(el.Seconds()*bytesPerSec) {
+		for p.res.total+size <= int64(el.Seconds()*bytesPerSec) {
 			b := p.next()
 			w0 := time.Now()
 			conn.SetWriteDeadline(w0.Add(5 * time.Second))
 			if _, err := conn.Write(b); err != nil {
-				return p.res, fmt.Errorf("publisher: write after %d bytes: %w", p.res.total-groupBytes, err)
+				return p.res, fmt.Errorf("publisher: write after %d bytes: %w", p.res.total-size, err)
 			}
 			p.res.maxWrite = max(p.res.maxWrite, time.Since(w0))
 		}
@@ -182,11 +208,34 @@ func (p *publisher) fill() {
 		p.lastPSI = now
 		i += 2
 	}
-	for ; i < groupPackets; i++ {
+	for first := true; i < len(p.group)/packetSize; i++ {
 		pk := p.packet(i)
 		pk[0], pk[1], pk[2] = 0x47, pidVideo>>8, pidVideo&0xFF
 		p.stamp(pk, 2)
+		if p.gop > 0 && first {
+			p.pesStart(pk, now)
+		} else if p.gop > 0 {
+			clear(pk[4:pesClear]) // what a PES start left in this packet
+		}
+		first = false
 	}
+}
+
+// pesClear bounds the bytes a PES start writes into its packet.
+const pesClear = 48
+
+// pesStart makes pk the first packet of a video PES: a picture, preceded
+// by a sequence header when a keyframe is due.
+func (p *publisher) pesStart(pk []byte, now time.Duration) {
+	pk[1] |= 0x40 // payload unit start
+	clear(pk[4:pesClear])
+	b := append(pk[4:4], 0, 0, 1, 0xE0, 0, 0, 0x80, 0, 0)
+	if now >= p.nextKey {
+		p.nextKey = now + p.gop
+		// 640x480, aspect 1, 25 fps, then filler bit rate and flags.
+		b = append(b, 0, 0, 1, 0xB3, 0x28, 0x01, 0xE0, 0x13, 0xFF, 0xFF, 0xE0, 0x18)
+	}
+	_ = append(b, 0, 0, 1, 0x00, 0, 0x0F, 0xFF, 0xF8) // a picture start
 }
 
 func (p *publisher) packet(i int) []byte { return p.group[i*packetSize : (i+1)*packetSize] }
@@ -233,10 +282,15 @@ func patSection() []byte {
 
 // pmtSection declares the filler PID (also the PCR PID) and the marker PID,
 // both private data (stream_type 0x06).
-func pmtSection() []byte {
+// With video, the filler PID is MPEG-2 video (stream_type 0x02) instead.
+func pmtSection(video bool) []byte {
+	st := byte(0x06)
+	if video {
+		st = 0x02
+	}
 	s := []byte{0x02, 0xB0, 23, 0x00, 0x01, 0xC1, 0x00, 0x00,
 		0xE0 | pidVideo>>8, pidVideo & 0xFF, 0xF0, 0x00,
-		0x06, 0xE0 | pidVideo>>8, pidVideo & 0xFF, 0xF0, 0x00,
+		st, 0xE0 | pidVideo>>8, pidVideo & 0xFF, 0xF0, 0x00,
 		0x06, 0xE0 | pidMarker>>8, pidMarker & 0xFF, 0xF0, 0x00}
 	return binary.BigEndian.AppendUint32(s, crc32MPEG(s))
 }

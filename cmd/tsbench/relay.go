@@ -27,6 +27,8 @@ type relay struct {
 	pid        int
 	httpAddr   string
 	ingestAddr string
+	tcpAddr    string // TCP play listener, when the relay has one
+	wantTCP    bool
 
 	done     chan struct{} // closed once the process has exited
 	exitErr  error         // what Wait returned; valid after done
@@ -43,6 +45,13 @@ type relay struct {
 func startRelay(bin string, extra ...string) (*relay, error) {
 	args := append([]string{"-http", "127.0.0.1:0", "-ingest", "127.0.0.1:0",
 		"-ws", "", "-log-level", "info"}, extra...)
+	return startProcess(bin, args, false)
+}
+
+// startProcess runs bin with args, a relay that logs its listening
+// addresses as tsstream does (tsstream itself or the reference); with
+// wantTCP it also waits for a TCP play listener.
+func startProcess(bin string, args []string, wantTCP bool) (*relay, error) {
 	cmd := exec.Command(bin, args...)
 	cmd.Stdout = os.Stderr // our stdout carries only the JSON lines
 	stderr, err := cmd.StderrPipe()
@@ -52,7 +61,7 @@ func startRelay(bin string, extra ...string) (*relay, error) {
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("starting %s: %w", bin, err)
 	}
-	r := &relay{cmd: cmd, pid: cmd.Process.Pid, done: make(chan struct{}), counts: map[string]int{}}
+	r := &relay{cmd: cmd, pid: cmd.Process.Pid, done: make(chan struct{}), counts: map[string]int{}, wantTCP: wantTCP}
 	found := make(chan struct{})
 	go r.drain(stderr, found)
 	select {
@@ -81,8 +90,10 @@ func (r *relay) drain(stderr io.Reader, found chan struct{}) {
 				httpAddr = kv["address"]
 			case "ingest/tcp":
 				ingestAddr = kv["address"]
+			case "play/tcp":
+				r.tcpAddr = kv["address"]
 			}
-			if httpAddr != "" && ingestAddr != "" {
+			if httpAddr != "" && ingestAddr != "" && (r.tcpAddr != "" || !r.wantTCP) {
 				r.httpAddr, r.ingestAddr = httpAddr, ingestAddr
 				close(found)
 				found = nil

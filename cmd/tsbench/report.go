@@ -108,6 +108,24 @@ type result struct {
 	GoodputMean         float64 `json:"goodput_mean"`
 	BytesLost           int64   `json:"bytes_lost"`
 	CCErrors            int64   `json:"cc_errors"`
+
+	// Added with the side-by-side runs.
+	System         string  `json:"system"`
+	Protocol       string  `json:"protocol"`
+	CPUCores       float64 `json:"cpu_cores"` // (user+sys) / window: cores busy on average
+	GoodputKbpsMin float64 `json:"goodput_kbps_min"`
+
+	// Scenario "slow": viewers reading at a tenth of the rate.
+	SlowViewers int     `json:"slow_viewers,omitempty"`
+	SlowCut     int     `json:"slow_cut,omitempty"`   // ended before SIGTERM (skipped too often, write timeout)
+	SlowShare   float64 `json:"slow_share,omitempty"` // bytes each got, on average, of what was published
+
+	// Scenario "late": viewers joining in the middle of the window.
+	LateJoined    int     `json:"late_joined,omitempty"`
+	LateNoFrame   int     `json:"late_no_frame,omitempty"`
+	LateTTFFP50MS float64 `json:"late_ttff_p50_ms,omitempty"`
+	LateTTFFP99MS float64 `json:"late_ttff_p99_ms,omitempty"`
+	LateTTFFMaxMS float64 `json:"late_ttff_max_ms,omitempty"`
 }
 
 // measurements are the figures taken around a run, besides the viewers'.
@@ -167,6 +185,10 @@ func summarize(m measurements, vs []*viewer) result {
 	}
 	if delivered > 0 {
 		r.CPUSecondsPerGB = round3((m.cpu.user + m.cpu.sys).Seconds() / (float64(delivered) / 1e9))
+	}
+	if w := m.pub.window.Seconds(); w > 0 {
+		r.CPUCores = round3((m.cpu.user + m.cpu.sys).Seconds() / w)
+		r.GoodputKbpsMin = round3(r.GoodputMin * float64(m.pub.owed) * 8 / w / 1e3)
 	}
 	r.DelayP50MS = ms(delay.quantile(0.50))
 	r.DelayP99MS = ms(delay.quantile(0.99))

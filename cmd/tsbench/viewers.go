@@ -33,10 +33,16 @@ type viewer struct {
 	start   time.Time // the clock shared with the publisher
 	connect time.Duration
 	data    func([]byte) // v.ts, bound once
+	proto   string       // ws, http or tcp
+	pace    int64        // bytes per second a slow viewer reads at; 0: as fast as it can
+	late    bool         // joined during the window: measured apart
+	dialAt  time.Duration
 
 	// Owned by the viewer's goroutine; read by others after it ends.
 	buf    []byte
 	ws     wsFrames
+	chunks httpChunks
+	first  firstFrame
 	carry  [packetSize]byte // a packet split across reads
 	cn     int
 	cc     [5]uint8 // last continuity counter by pidSlot
@@ -48,10 +54,19 @@ type viewer struct {
 	endAt  time.Duration
 }
 
-// connectViewers connects n viewers to ws://addr/ws/live, parallel at a
-// time, and starts each one's reading goroutine under wg. It returns the
-// viewers that connected and how many failed.
-func connectViewers(addr string, n, parallel int, start time.Time, wg *sync.WaitGroup) ([]*viewer, int) {
+// target says where viewers connect and how: proto is ws, http or tcp;
+// addr the relay's HTTP address (ws, http) or TCP play address.
+type target struct {
+	proto, addr string
+	pace        int64
+	late        bool
+	video       bool // the stream has keyframes (-gop)
+}
+
+// connectViewers connects n viewers to t, parallel at a time, and starts
+// each one's reading goroutine under wg. It returns the viewers that
+// connected and how many failed.
+func connectViewers(t target, n, parallel int, start time.Time, wg *sync.WaitGroup) ([]*viewer, int) {
 	vs := make([]*viewer, n)
 	idx := make(chan int)
 	var mu sync.Mutex
@@ -62,7 +77,7 @@ func connectViewers(addr string, n, parallel int, start time.Time, wg *sync.Wait
 		go func() {
 			defer workers.Done()
 			for i := range idx {
-				v, err := dialViewer(addr, start)
+				v, err := dialViewer(t, start)
 				if err != nil {
 					mu.Lock()
 					if failed == 0 {
@@ -92,33 +107,54 @@ func connectViewers(addr string, n, parallel int, start time.Time, wg *sync.Wait
 	return ok, failed
 }
 
-func dialViewer(addr string, start time.Time) (*viewer, error) {
-	v := &viewer{start: start, buf: make([]byte, readBuffer)}
+func dialViewer(t target, start time.Time) (*viewer, error) {
+	size := readBuffer
+	if t.pace > 0 {
+		size = slowReadBuffer
+	}
+	v := &viewer{start: start, buf: make([]byte, size), proto: t.proto, pace: t.pace, late: t.late}
 	v.data = v.ts
+	v.first.video = t.video
 	t0 := time.Now()
-	conn, rest, err := wsDial(addr, "/ws/live", v.buf, 10*time.Second)
+	v.dialAt = t0.Sub(start)
+	conn, rest, err := dialProto(t, v.buf, 10*time.Second)
 	if err != nil {
 		return nil, err
 	}
 	v.connect = time.Since(t0)
 	v.conn = conn
 	v.now = time.Since(start)
-	if err := v.ws.feed(rest, v.data); err != nil {
+	if err := v.feed(rest); err != nil {
 		conn.Close()
 		return nil, err
 	}
 	return v, nil
 }
 
+// feed hands what was read to the protocol's parser.
+func (v *viewer) feed(p []byte) error {
+	switch v.proto {
+	case "ws":
+		return v.ws.feed(p, v.data)
+	case "http":
+		return v.chunks.feed(p, v.data)
+	}
+	v.data(p)
+	return nil
+}
+
 // run reads until the connection ends: normally when the relay sends its
-// close frame at shutdown.
+// close frame at shutdown. A slow viewer sleeps after each read so as to
+// read no more than pace bytes a second.
 func (v *viewer) run(wg *sync.WaitGroup) {
 	defer wg.Done()
+	var got int64
+	t0 := time.Now()
 	for {
 		n, err := v.conn.Read(v.buf)
 		if n > 0 {
 			v.now = time.Since(v.start)
-			if ferr := v.ws.feed(v.buf[:n], v.data); ferr != nil {
+			if ferr := v.feed(v.buf[:n]); ferr != nil {
 				v.endErr = ferr
 				break
 			}
@@ -126,6 +162,9 @@ func (v *viewer) run(wg *sync.WaitGroup) {
 		if err != nil {
 			v.endErr = err
 			break
+		}
+		if got += int64(n); v.pace > 0 {
+			time.Sleep(time.Until(t0.Add(time.Duration(float64(got) / float64(v.pace) * 1e9))))
 		}
 	}
 	v.endAt = time.Since(v.start)
@@ -170,6 +209,7 @@ func pidSlot(pid uint16) int {
 
 func (v *viewer) packet(pk []byte) {
 	v.st.total += packetSize
+	v.first.packet(pk, v.now)
 	if pk[0] != 0x47 {
 		v.st.syncErrors++
 		if v.phase == phaseWindow {

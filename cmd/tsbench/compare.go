@@ -1,0 +1,267 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Side by side: every run of tsstream is paired with a run of the
+// reference fan-out (reference.go) under the same load, one after the
+// other on fresh processes, alternating which goes first, so that every
+// figure comes with its ratio to the reference from the same moment of a
+// shared, noisy machine. Each pair prints a "compare" line; after -runs
+// pairs, a "summary" line holds the medians of both and of the ratios.
+
+// system is a relay under test.
+type system struct {
+	name  string
+	start func() (*relay, error)
+}
+
+// scenario is extra load on top of the measured viewers.
+type scenario struct {
+	name string
+	slow int // viewers reading at a tenth of the stream rate
+	late int // viewers joining all at once in the middle of the window
+}
+
+// scenarios are the names -scenario accepts.
+func scenarios(slow, late int) map[string]scenario {
+	return map[string]scenario{
+		"base": {name: "base"},
+		"slow": {name: "slow", slow: slow},
+		"late": {name: "late", late: late},
+	}
+}
+
+// ratioKeys are the figures whose tsstream/reference ratio is printed.
+var ratioKeys = []string{"cpu_seconds_per_gb", "cpu_user_s", "cpu_sys_s", "delay_p50_ms", "delay_p99_ms",
+	"delay_max_ms", "rss_peak_mib", "connect_p50_ms", "connect_p99_ms", "goodput_min", "late_ttff_p50_ms",
+	"late_ttff_p99_ms"}
+
+// systems returns tsstream (with a TCP play listener, from a config file
+// in dir) and, unless o.noReference, the reference.
+func systems(o options, dir string) ([]system, error) {
+	cfg := filepath.Join(dir, "tsbench.yaml")
+	if err := os.WriteFile(cfg, []byte("play:\n  - listen: 127.0.0.1:0\n    protocol: tcp\n"), 0o644); err != nil {
+		return nil, err
+	}
+	ts := system{name: "tsstream", start: func() (*relay, error) {
+		args := []string{"-http", "127.0.0.1:0", "-ingest", "127.0.0.1:0", "-ws", "", "-log-level", "info", "-config", cfg}
+		return startProcess(o.bin, args, true)
+	}}
+	if o.noReference {
+		return []system{ts}, nil
+	}
+	self, err := os.Executable()
+	if err != nil {
+		return nil, fmt.Errorf("finding tsbench's own binary for the reference: %w", err)
+	}
+	ref := system{name: "reference", start: func() (*relay, error) {
+		return startProcess(self, []string{"-reference-serve"}, true)
+	}}
+	return []system{ts, ref}, nil
+}
+
+// runCompare does every run and prints the lines; it returns the exit code.
+func runCompare(o options) int {
+	dir, err := os.MkdirTemp("", "tsbench")
+	if err != nil {
+		logf("%v", err)
+		return 1
+	}
+	defer os.RemoveAll(dir)
+	syss, err := systems(o, dir)
+	if err != nil {
+		logf("%v", err)
+		return 1
+	}
+	enc := json.NewEncoder(os.Stdout)
+	var summaries []map[string]any
+	for _, sc := range o.scenarios {
+		for _, proto := range o.protos {
+			for _, n := range o.viewers {
+				runs := make([]map[string]any, 0, o.runs)
+				for i := range o.runs {
+					line, err := comparePair(o, syss, sc, proto, n, i)
+					if err != nil {
+						logf("%s %s %d viewers: %v", sc.name, proto, n, err)
+						return 1
+					}
+					enc.Encode(line)
+					runs = append(runs, line)
+				}
+				sum := summarize3(runs)
+				enc.Encode(sum)
+				summaries = append(summaries, sum)
+			}
+		}
+	}
+	if o.plot != "" {
+		if err := os.WriteFile(o.plot, []byte(plotSVG(summaries)), 0o644); err != nil {
+			logf("writing the plot: %v", err)
+			return 1
+		}
+	}
+	return 0
+}
+
+// comparePair runs each system once, the order alternating with i.
+func comparePair(o options, syss []system, sc scenario, proto string, n, i int) (map[string]any, error) {
+	line := map[string]any{"mode": "compare", "scenario": sc.name, "protocol": proto, "viewers": n,
+		"run": i + 1, "loadavg": loadavg()}
+	order := slices.Clone(syss)
+	if i%2 == 1 {
+		slices.Reverse(order)
+	}
+	for _, sys := range order {
+		res, err := bench(o, sys, sc, proto, n)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", sys.name, err)
+		}
+		line[sys.name] = toMap(res)
+	}
+	if ts, ok := line["tsstream"].(map[string]any); ok {
+		if ref, ok := line["reference"].(map[string]any); ok {
+			line["ratio"] = ratios(ts, ref)
+		}
+	}
+	return line, nil
+}
+
+// toMap turns a result into its JSON object.
+func toMap(r result) map[string]any {
+	b, _ := json.Marshal(r)
+	var m map[string]any
+	json.Unmarshal(b, &m)
+	return m
+}
+
+// ratios divides tsstream's figures by the reference's.
+func ratios(ts, ref map[string]any) map[string]float64 {
+	out := map[string]float64{}
+	for _, k := range ratioKeys {
+		a, ok1 := ts[k].(float64)
+		b, ok2 := ref[k].(float64)
+		if ok1 && ok2 && b != 0 {
+			out[k] = round3(a / b)
+		}
+	}
+	return out
+}
+
+// summarize3 takes the medians over the runs of every number of each
+// system's figures, and of the ratios.
+func summarize3(runs []map[string]any) map[string]any {
+	first := runs[0]
+	sum := map[string]any{"mode": "summary", "scenario": first["scenario"], "protocol": first["protocol"],
+		"viewers": first["viewers"], "runs": len(runs)}
+	var loads []string
+	for _, r := range runs {
+		loads = append(loads, r["loadavg"].(string))
+	}
+	sum["loadavg"] = loads
+	for _, key := range []string{"tsstream", "reference", "ratio"} {
+		med := map[string]float64{}
+		vals := map[string][]float64{}
+		for _, r := range runs {
+			m, _ := json.Marshal(r[key])
+			var nums map[string]any
+			json.Unmarshal(m, &nums)
+			for k, v := range nums {
+				if f, ok := v.(float64); ok {
+					vals[k] = append(vals[k], f)
+				}
+			}
+		}
+		for k, v := range vals {
+			med[k] = median(v)
+		}
+		if len(med) > 0 {
+			sum[key] = med
+		}
+	}
+	return sum
+}
+
+func median(v []float64) float64 {
+	s := slices.Clone(v)
+	slices.Sort(s)
+	if len(s)%2 == 1 {
+		return s[len(s)/2]
+	}
+	return round6((s[len(s)/2-1] + s[len(s)/2]) / 2)
+}
+
+// loadavg returns the first three fields of /proc/loadavg.
+func loadavg() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return "?"
+	}
+	f := strings.Fields(string(b))
+	return strings.Join(f[:min(3, len(f))], " ")
+}
+
+// joinLate connects n viewers at once, at after on the shared clock, and
+// sends them on the channel it returns (nil at once when n is 0).
+func joinLate(t target, n, parallel int, after time.Duration, start time.Time, wg *sync.WaitGroup) <-chan []*viewer {
+	ch := make(chan []*viewer, 1)
+	if n == 0 {
+		ch <- nil
+		return ch
+	}
+	go func() {
+		time.Sleep(time.Until(start.Add(after)))
+		vs, failed := connectViewers(t, n, parallel, start, wg)
+		if failed > 0 {
+			logf("%d late joiners failed to connect", failed)
+		}
+		ch <- vs
+	}()
+	return ch
+}
+
+// addSlow records what became of the slow viewers.
+func (r *result) addSlow(slow []*viewer, pub pubResult, stopAt time.Duration) {
+	if len(slow) == 0 {
+		return
+	}
+	r.SlowViewers = len(slow)
+	var got int64
+	for _, v := range slow {
+		if v.endAt < stopAt {
+			r.SlowCut++
+		}
+		got += v.st.total
+	}
+	if pub.total > 0 {
+		r.SlowShare = round3(float64(got) / float64(len(slow)) / float64(pub.total))
+	}
+}
+
+// addLate records the late joiners: how many connected and how soon each
+// had a first frame after its dial.
+func (r *result) addLate(late []*viewer, want int) {
+	if want == 0 {
+		return
+	}
+	r.LateJoined = len(late)
+	var ttff []time.Duration
+	for _, v := range late {
+		if v.first.done {
+			ttff = append(ttff, v.first.at-v.dialAt)
+		}
+	}
+	r.LateNoFrame = len(late) - len(ttff)
+	ms := func(d time.Duration) float64 { return round3(d.Seconds() * 1e3) }
+	r.LateTTFFP50MS = ms(percentile(ttff, 0.5))
+	r.LateTTFFP99MS = ms(percentile(ttff, 0.99))
+	r.LateTTFFMaxMS = ms(percentile(ttff, 1))
+}
