@@ -45,6 +45,14 @@ var ratioKeys = []string{"cpu_seconds_per_gb", "cpu_user_s", "cpu_sys_s", "delay
 	"delay_max_ms", "rss_peak_mib", "connect_p50_ms", "connect_p99_ms", "goodput_min", "late_ttff_p50_ms",
 	"late_ttff_p99_ms"}
 
+// ratioPairs are the ratios each line carries: name, numerator and
+// denominator system.
+var ratioPairs = map[string][2]string{
+	"ratio":                 {"tsstream", "reference"},
+	"candidate_ratio":       {"candidate", "reference"},
+	"candidate_vs_tsstream": {"candidate", "tsstream"},
+}
+
 // systems returns tsstream (with a TCP play listener, from a config file
 // in dir) and, unless o.noReference, the reference.
 func systems(o options, dir string) ([]system, error) {
@@ -52,12 +60,18 @@ func systems(o options, dir string) ([]system, error) {
 	if err := os.WriteFile(cfg, []byte("play:\n  - listen: 127.0.0.1:0\n    protocol: tcp\n"), 0o644); err != nil {
 		return nil, err
 	}
-	ts := system{name: "tsstream", start: func() (*relay, error) {
-		args := []string{"-http", "127.0.0.1:0", "-ingest", "127.0.0.1:0", "-ws", "", "-log-level", "info", "-config", cfg}
-		return startProcess(o.bin, args, true)
-	}}
+	relayOf := func(name, bin string) system {
+		return system{name: name, start: func() (*relay, error) {
+			args := []string{"-http", "127.0.0.1:0", "-ingest", "127.0.0.1:0", "-ws", "", "-log-level", "info", "-config", cfg}
+			return startProcess(bin, args, true)
+		}}
+	}
+	syss := []system{relayOf("tsstream", o.bin)}
+	if o.candidate != "" {
+		syss = append(syss, relayOf("candidate", o.candidate))
+	}
 	if o.noReference {
-		return []system{ts}, nil
+		return syss, nil
 	}
 	self, err := os.Executable()
 	if err != nil {
@@ -66,7 +80,7 @@ func systems(o options, dir string) ([]system, error) {
 	ref := system{name: "reference", start: func() (*relay, error) {
 		return startProcess(self, []string{"-reference-serve"}, true)
 	}}
-	return []system{ts, ref}, nil
+	return append(syss, ref), nil
 }
 
 // runCompare does every run and prints the lines; it returns the exit code.
@@ -120,6 +134,10 @@ func comparePair(o options, syss []system, sc scenario, proto string, n, i int) 
 	if i%2 == 1 {
 		slices.Reverse(order)
 	}
+	if len(order) > 2 { // rotate three systems too, so each goes first in turn
+		k := i % len(order)
+		order = append(order[k:], order[:k]...)
+	}
 	for _, sys := range order {
 		res, err := bench(o, sys, sc, proto, n)
 		if err != nil {
@@ -127,9 +145,11 @@ func comparePair(o options, syss []system, sc scenario, proto string, n, i int) 
 		}
 		line[sys.name] = toMap(res)
 	}
-	if ts, ok := line["tsstream"].(map[string]any); ok {
-		if ref, ok := line["reference"].(map[string]any); ok {
-			line["ratio"] = ratios(ts, ref)
+	for key, pair := range ratioPairs {
+		a, ok1 := line[pair[0]].(map[string]any)
+		b, ok2 := line[pair[1]].(map[string]any)
+		if ok1 && ok2 {
+			line[key] = ratios(a, b)
 		}
 	}
 	return line, nil
@@ -167,7 +187,7 @@ func summarize3(runs []map[string]any) map[string]any {
 		loads = append(loads, r["loadavg"].(string))
 	}
 	sum["loadavg"] = loads
-	for _, key := range []string{"tsstream", "reference", "ratio"} {
+	for _, key := range []string{"tsstream", "candidate", "reference", "ratio", "candidate_ratio", "candidate_vs_tsstream"} {
 		med := map[string]float64{}
 		vals := map[string][]float64{}
 		for _, r := range runs {

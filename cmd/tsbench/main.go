@@ -28,6 +28,7 @@ type options struct {
 	protos      []string
 	scenarios   []scenario
 	noReference bool
+	candidate   string // a second tsstream binary, to measure a change
 	plot        string
 	fromFile    string
 	ttff        ttffOptions
@@ -74,6 +75,7 @@ func parseFlags(args []string) (options, error) {
 	fs.IntVar(&o.shape.fps, "fps", 25, "publisher writes per second, one PES each; 0: 1316-byte writes")
 	fs.DurationVar(&o.shape.gop, "gop", 0, "declare the data PID MPEG-2 video with a keyframe every `interval` (0: private data)")
 	fs.BoolVar(&o.noReference, "no-reference", false, "run tsstream only, not the reference fan-out")
+	fs.StringVar(&o.candidate, "candidate", "", "also run this tsstream `binary` (a change under test) in every run")
 	fs.StringVar(&o.plot, "plot", "", "write an SVG plot of the summaries to `file`")
 	fs.StringVar(&o.fromFile, "from", "", "with -plot: plot the summary lines of this JSON `file` instead of running")
 	serveRef := fs.Bool("reference-serve", false, "be the reference fan-out (tsbench runs itself so)")

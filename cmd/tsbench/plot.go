@@ -42,7 +42,7 @@ func collect(sums []map[string]any, key string) []series {
 		if i, ok := s["viewers"].(int); ok {
 			n = float64(i)
 		}
-		for _, sys := range []string{"tsstream", "reference"} {
+		for _, sys := range []string{"tsstream", "candidate", "reference"} {
 			fig, ok := s[sys].(map[string]float64)
 			if !ok {
 				continue
@@ -174,7 +174,7 @@ func replot(from, to string) int {
 
 // normalize gives a decoded summary line the types runCompare builds.
 func normalize(raw map[string]any) map[string]any {
-	for _, k := range []string{"tsstream", "reference", "ratio"} {
+	for _, k := range []string{"tsstream", "candidate", "reference", "ratio", "candidate_ratio", "candidate_vs_tsstream"} {
 		m, ok := raw[k].(map[string]any)
 		if !ok {
 			continue
