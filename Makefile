@@ -30,12 +30,23 @@ deps:
 assets:
 	cd web && npm ci --no-audit --no-fund && node copy-assets.mjs
 
-# Benchmarks: Go micro-benchmarks of the hot paths, then the load harness
-# (real-time TS, N WebSocket viewers on loopback). Takes a few minutes.
+# Benchmarks: Go micro-benchmarks of the hot paths, then the load harness:
+# tsstream and a minimal reference fan-out side by side (real-time TS on
+# loopback), viewer counts over WebSocket with a plot, HTTP-TS and TCP,
+# late joiners and slow viewers, then time to first frame. JSON lines and
+# the plot go to bin/. Not part of `make test`: about 35 minutes.
+BENCH_VIEWERS ?= 10,200,1000,2000,3000
+BENCH_RUNS    ?= 3
 bench: build
 	$(GO) test -run '^$$' -bench . -benchmem ./internal/...
-	$(GO) run ./cmd/tsbench -bin bin/tsstream -viewers 100,1000
-	$(GO) run ./cmd/tsbench -bin bin/tsstream -ttff
+	$(GO) build -o bin/tsbench ./cmd/tsbench
+	ulimit -n 20000 2>/dev/null; bin/tsbench -bin bin/tsstream -viewers $(BENCH_VIEWERS) -runs $(BENCH_RUNS) \
+	  -duration 10s -plot bin/bench.svg > bin/bench.jsonl
+	ulimit -n 20000 2>/dev/null; bin/tsbench -bin bin/tsstream -viewers 1000 -runs $(BENCH_RUNS) -duration 10s \
+	  -protocol http,tcp >> bin/bench.jsonl
+	ulimit -n 20000 2>/dev/null; bin/tsbench -bin bin/tsstream -viewers 1000 -runs $(BENCH_RUNS) -duration 10s \
+	  -gop 2s -scenario base,late,slow >> bin/bench.jsonl
+	bin/tsbench -bin bin/tsstream -ttff
 
 # Runs each fuzz target for FUZZTIME (default 30s).
 FUZZTIME ?= 30s
