@@ -4,7 +4,7 @@ VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -s -w -X github.com/tsstream/tsstream/internal/cli.Version=$(VERSION)
 GO      ?= go
 
-.PHONY: build run test test-go deps assets bench fuzz vet clean
+.PHONY: build run test test-go deps assets bench fuzz vet clean netns-test
 
 build:
 	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o bin/tsstream ./cmd/tsstream
@@ -47,6 +47,12 @@ bench: build
 	ulimit -n 20000 2>/dev/null; bin/tsbench -bin bin/tsstream -viewers 1000 -runs $(BENCH_RUNS) -duration 10s \
 	  -gop 2s -scenario base,late,slow >> bin/bench.jsonl
 	bin/tsbench -bin bin/tsstream -ttff
+
+# Two nodes in network namespaces joined by a veth link that is cut with
+# `ip link set down` (needs root; skips with a message otherwise). Not part
+# of `make test`: it takes about 20 s of real time.
+netns-test:
+	bash scripts/netns-relay.sh
 
 # Runs each fuzz target for FUZZTIME (default 30s).
 FUZZTIME ?= 30s
