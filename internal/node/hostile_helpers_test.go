@@ -29,11 +29,19 @@ type harness struct {
 	good           *goodFlow
 	baseGoroutines int // counted after Start, before the good flow
 	baseFDs        int
+	logs           *logSink
 }
 
 // newHarness starts a node with every listener on 127.0.0.1:0 and the good
 // flow, and shuts the node down when the test ends.
 func newHarness(t *testing.T) *harness {
+	t.Helper()
+	return newHarnessWith(t, nil)
+}
+
+// newHarnessWith is newHarness with the configuration changed by mod
+// (listeners, streams, auth) before the node starts.
+func newHarnessWith(t *testing.T, mod func(*config.Config)) *harness {
 	t.Helper()
 	const lo = "127.0.0.1:0"
 	cfg := config.Default()
@@ -48,10 +56,14 @@ func newHarness(t *testing.T) *harness {
 	}
 	cfg.Play = []config.Play{{Listen: lo, Stream: "good", Protocol: "ws"}, {Listen: lo, Stream: "good", Protocol: "tcp"}}
 	cfg.Streams = map[string]config.StreamOptions{"tsjunk": {Format: "ts"}}
+	if mod != nil {
+		mod(cfg)
+	}
 	if err := cfg.Validate(); err != nil {
 		t.Fatalf("test config: %v", err)
 	}
 	logs := &logSink{}
+	h := &harness{logs: logs}
 	n := node.New(cfg, slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})), "test")
 	if err := n.Start(); err != nil {
 		t.Fatalf("start: %v", err)
@@ -68,7 +80,7 @@ func newHarness(t *testing.T) *harness {
 			t.Errorf("shutdown: %v", err)
 		}
 	})
-	h := &harness{n: n, http: n.Addr("http", "http"), baseGoroutines: runtime.NumGoroutine(), baseFDs: openFDs(t)}
+	h.n, h.http, h.baseGoroutines, h.baseFDs = n, n.Addr("http", "http"), runtime.NumGoroutine(), openFDs(t)
 	h.good = h.startGood(t)
 	return h
 }
