@@ -212,7 +212,9 @@ func (p *probe) finish(t *testing.T) string {
 		return "no probe"
 	}
 	slices.Sort(d)
-	q := func(f float64) time.Duration { return d[min(len(d)-1, int(f*float64(len(d))))].Round(10 * time.Microsecond) }
+	q := func(f float64) time.Duration {
+		return d[min(len(d)-1, int(f*float64(len(d))))].Round(10 * time.Microsecond)
+	}
 	return fmt.Sprintf("%d probes, median %v, p99 %v, max %v", len(d), q(0.5), q(0.99), d[len(d)-1].Round(10*time.Microsecond))
 }
 
