@@ -3,7 +3,6 @@ package httpserver
 import (
 	"encoding/json"
 	"fmt"
-	"html/template"
 	"net/http"
 	"time"
 
@@ -168,30 +167,4 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
 	enc.Encode(v)
-}
-
-// indexPage lists the streams with their play URLs until the dashboard
-// replaces it.
-var indexPage = template.Must(template.New("index").Parse(`<!doctype html>
-<meta charset="utf-8"><meta name="viewport" content="width=device-width">
-<title>tsstream {{.Node}}</title>
-<style>body{font:15px system-ui,sans-serif;margin:1.5em}td,th{padding:.2em .8em;text-align:left}</style>
-<h1>tsstream · {{.Node}}</h1>
-<table><tr><th>stream<th>state<th>format<th>viewers<th>bytes in<th>play
-{{range .Streams}}<tr><td>{{.Name}}<td>{{if .Live}}live{{else}}waiting{{end}}<td>{{.Format}}
-<td>{{range $p, $n := .Viewers}}{{$p}} {{$n}} {{end}}<td>{{.BytesIn}}
-<td><a href="/live/{{.Name}}.ts">/live/{{.Name}}.ts</a> · <code>ws://HOST/ws/{{.Name}}</code>
-{{else}}<tr><td colspan=6>No streams yet. Publish one:
-<code>ffmpeg -re -f lavfi -i testsrc=size=640x480:rate=25 -f mpegts -codec:v mpeg1video -b:v 1000k -bf 0 tcp://127.0.0.1:50001</code>
-{{end}}</table>
-`))
-
-func (s *Server) index(w http.ResponseWriter, r *http.Request) {
-	now := time.Now()
-	var list []streamJSON
-	for _, st := range s.Hub.Streams() {
-		list = append(list, toJSON(st.Stats(), now))
-	}
-	w.Header().Set("Content-Type", "text/html; charset=utf-8")
-	indexPage.Execute(w, map[string]any{"Node": s.Node.Name, "Streams": list})
 }

@@ -63,7 +63,7 @@ type Server struct {
 	Node    Node
 	Metrics http.Handler // serves GET /metrics; nil: not served
 	// Pages serves the browser pages: GET /, /play/{stream}, /cluster and
-	// /assets/…; nil serves a plain list of the streams at / instead.
+	// /assets/…; nil: not served.
 	Pages http.Handler
 	// Cluster serves the monitor's routes, POST /api/v1/reports and GET
 	// /api/v1/cluster; nil: not served.
@@ -91,8 +91,6 @@ func (s *Server) Handler() http.Handler {
 		for _, p := range []string{"GET /{$}", "GET /play/{stream}", "GET /cluster", "GET /assets/"} {
 			mux.Handle(p, s.Pages)
 		}
-	} else {
-		mux.HandleFunc("GET /{$}", s.index)
 	}
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		w.Write([]byte("ok\n"))
@@ -138,7 +136,11 @@ func (s *Server) guardAPI(h http.Handler) http.Handler {
 			write := r.Method != http.MethodGet && r.Method != http.MethodHead && r.URL.Path != reportsPath
 			if err := s.Guard.API(r, write); err != nil {
 				w.Header().Set("WWW-Authenticate", `Bearer realm="tsstream", Basic realm="tsstream"`)
-				httpError(w, err)
+				if strings.HasPrefix(r.URL.Path, "/api/") {
+					writeJSON(w, statusOf(err), map[string]string{"error": err.Error()})
+				} else {
+					httpError(w, err)
+				}
 				return
 			}
 		}
@@ -158,7 +160,7 @@ func hasOpenPrefix(path string) bool {
 // reload applies the configuration file again.
 func (s *Server) reload(w http.ResponseWriter, r *http.Request) {
 	if err := s.Reload(); err != nil {
-		http.Error(w, "configuration not reloaded; the old one stays in force:\n"+err.Error(), http.StatusBadRequest)
+		writeJSON(w, http.StatusBadRequest, map[string]string{"error": "configuration not reloaded; the old one stays in force: " + err.Error()})
 		return
 	}
 	w.Write([]byte("reloaded\n"))

@@ -73,7 +73,7 @@ window.tscluster = (() => {
       g.append(svgEl('rect', { width: boxW, height: boxH, rx: 7 }));
       g.append(svgEl('text', { class: 'name', x: 10, y: 19 }, n.name + (n.self ? ' (this node)' : '')));
       g.append(svgEl('text', { class: 'dim', x: boxW - 10, y: 19, 'text-anchor': 'end' }, n.state));
-      g.append(svgEl('text', { x: 10, y: 38 }, n.viewers + ' viewers · in ' + bits(n.bitrate_in)));
+      g.append(svgEl('text', { x: 10, y: 38 }, n.viewers + (n.viewers === 1 ? ' viewer' : ' viewers') + ' · in ' + bits(n.bitrate_in)));
       g.append(svgEl('text', { class: 'dim', x: 10, y: 55 }, 'out ' + bits(n.bitrate_out) + ' · ' +
         (n.self ? 'up ' + duration(n.uptime_seconds) : 'seen ' + duration(n.age_seconds) + ' ago')));
       svg.append(g);

@@ -53,7 +53,7 @@
   }
 
   // urls lists how to play and publish stream name on this node.
-  function urls(name) {
+  function urls(name, codecList) {
     const http = location.host, enc = encodeURIComponent(name);
     const wsScheme = location.protocol === 'https:' ? 'wss://' : 'ws://';
     const play = [
@@ -70,8 +70,11 @@
     }
     const target = pub.find((p) => p[0] === 'TCP') || pub[0];
     const suffix = target[0] === 'UDP' ? '?pkt_size=1316' : '';
-    const ffmpeg = 'ffmpeg -re -i input.mp4 -c:v libx264 -preset veryfast -tune zerolatency -g 50 -c:a aac -f mpegts ' +
-      target[1] + suffix;
+    // The command encodes what the stream carries now: MPEG-1 for JSMpeg,
+    // else H.264 and AAC for mpegts.js.
+    const codec = codecList.includes('mpeg1video') ? '-c:v mpeg1video -b:v 1000k -bf 0 -c:a mp2'
+      : '-c:v libx264 -preset veryfast -tune zerolatency -g 50 -c:a aac';
+    const ffmpeg = 'ffmpeg -re -i input.mp4 ' + codec + ' -f mpegts ' + target[1] + suffix;
     return { play, pub, ffmpeg };
   }
 
@@ -81,7 +84,7 @@
     const viewers = Object.entries(s.viewers || {}).filter(([, n]) => n > 0);
     const cuts = Object.entries(s.disconnects || {}).map(([r, n]) => r + ' ' + n).join(', ');
     const p = s.publisher;
-    const u = urls(s.name);
+    const u = urls(s.name, codecs(s));
     return el('article', { class: 'card stream', 'data-stream': s.name },
       el('header', {}, el('a', { href: '/play/' + encodeURIComponent(s.name), title: 'play in the browser' }, s.name),
         el('span', { class: 'badge ' + state }, state), el('span', { class: 'grow' }),
