@@ -28,6 +28,9 @@ type streamJSON struct {
 	RingLimit  int64            `json:"ring_limit"`
 	AgeSeconds float64          `json:"age_seconds"`
 	Bitrate    int64            `json:"bitrate"` // bits/s over the last second
+	// BitrateHistory is bits/s averaged over 5 s steps, oldest first, for
+	// the last five minutes (less while the stream is younger).
+	BitrateHistory []int64 `json:"bitrate_history"`
 	TS         *tsJSON          `json:"ts,omitempty"`
 }
 
@@ -114,11 +117,20 @@ func toJSON(st stream.Stats, now time.Time) streamJSON {
 	return j
 }
 
+// historyStep is the step of the API's bitrate history.
+const historyStep = 5 * time.Second
+
+func streamToJSON(st *stream.Stream, now time.Time) streamJSON {
+	j := toJSON(st.Stats(), now)
+	j.BitrateHistory = st.BitrateHistory(historyStep)
+	return j
+}
+
 func (s *Server) apiStreams(w http.ResponseWriter, r *http.Request) {
 	now := time.Now()
 	list := []streamJSON{}
 	for _, st := range s.Hub.Streams() {
-		list = append(list, toJSON(st.Stats(), now))
+		list = append(list, streamToJSON(st, now))
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"streams": list})
 }
@@ -130,7 +142,7 @@ func (s *Server) apiStream(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusNotFound, map[string]string{"error": fmt.Sprintf("no stream %q: nobody publishes or plays it", name)})
 		return
 	}
-	writeJSON(w, http.StatusOK, toJSON(st.Stats(), time.Now()))
+	writeJSON(w, http.StatusOK, streamToJSON(st, time.Now()))
 }
 
 func (s *Server) apiNode(w http.ResponseWriter, r *http.Request) {

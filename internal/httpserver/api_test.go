@@ -4,9 +4,13 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
+	"github.com/tsstream/tsstream/internal/mpegts"
 	"github.com/tsstream/tsstream/internal/stream"
 )
 
@@ -47,5 +51,43 @@ func TestAPIErrorsAreJSON(t *testing.T) {
 	h.ServeHTTP(rec, httptest.NewRequest("GET", "/api/v1/streams/live", nil))
 	if rec.Code != http.StatusOK {
 		t.Errorf("GET /api/v1/streams/live: %d, want 200", rec.Code)
+	}
+}
+
+// TestBitrateHistory: the API's bitrate_history averages the published
+// bytes over 5 s steps, oldest first.
+func TestBitrateHistory(t *testing.T) {
+	now := time.Unix(1_700_000_000, 0)
+	var mu sync.Mutex
+	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+	hub := stream.NewHub(stream.Config{Now: clock, Options: func(string) stream.Options {
+		return stream.Options{Format: mpegts.FormatRaw}
+	}})
+	defer hub.Close()
+	p, err := hub.Publish("cam", stream.PublisherInfo{Protocol: "tcp"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for sec := range 12 { // 1000 bytes a second, then 2000
+		n := 1000
+		if sec >= 5 {
+			n = 2000
+		}
+		p.Write(make([]byte, n))
+		mu.Lock()
+		now = now.Add(time.Second)
+		mu.Unlock()
+	}
+	rec := httptest.NewRecorder()
+	(&Server{Hub: hub}).Handler().ServeHTTP(rec, httptest.NewRequest("GET", "/api/v1/streams/cam", nil))
+	var got struct {
+		BitrateHistory []int64 `json:"bitrate_history"`
+	}
+	if err := json.Unmarshal(rec.Body.Bytes(), &got); err != nil {
+		t.Fatal(err)
+	}
+	// 12 complete seconds: steps of seconds 2-6 (3×1000 + 2×2000 bytes) and 7-11.
+	if want := []int64{11200, 16000}; !slices.Equal(got.BitrateHistory, want) {
+		t.Errorf("bitrate_history %v, want %v", got.BitrateHistory, want)
 	}
 }

@@ -336,3 +336,12 @@ func (s *Stream) Stats() Stats {
 }
 
 func (s *Stream) String() string { return fmt.Sprintf("stream %q", s.name) }
+
+// BitrateHistory returns the published bitrate in bits/s averaged over
+// steps of step (whole seconds, at least one), oldest first, for the last
+// five minutes or since the stream appeared.
+func (s *Stream) BitrateHistory(step time.Duration) []int64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.rate.history(s.now(), max(int(step/time.Second), 1))
+}

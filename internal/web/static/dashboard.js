@@ -1,12 +1,11 @@
 // The dashboard: the node's streams and relay links from the JSON API,
 // refreshed every two seconds, with a bitrate sparkline per stream over the
-// last minutes (kept by this page since it loaded).
+// last five minutes (the API's bitrate_history, 5 s steps).
 'use strict';
 
 (() => {
   const { el, bits, bytes, duration, hostPort } = ts;
-  const periodMs = 2000, historyPoints = 150; // five minutes
-  const history = new Map(); // stream name -> [bitrate…]
+  const periodMs = 2000, historyPoints = 60; // five minutes of 5 s steps
   const linkBytes = new Map(); // link key -> {bytes, at}
   let node = null;
 
@@ -34,8 +33,8 @@
     svg.setAttribute('preserveAspectRatio', 'none');
     if (values.length < 2) return svg;
     const top = Math.max(...values, 1);
-    // Until the history is long, it is stretched over at least 30 points.
-    const span = Math.min(n, Math.max(values.length, 30)) - 1;
+    // Until the history is long, it is stretched over at least a minute.
+    const span = Math.min(n, Math.max(values.length, 12)) - 1;
     const pts = values.map((v, i) => [i * (w / span), h - 2 - (v / top) * (h - 4)]);
     const line = pts.map((p) => p[0].toFixed(1) + ',' + p[1].toFixed(1)).join(' ');
     const area = document.createElementNS(svg.namespaceURI, 'polygon');
@@ -79,7 +78,7 @@
   }
 
   function streamCard(s) {
-    const h = history.get(s.name) || [];
+    const h = (s.bitrate_history || []).slice(-historyPoints);
     const state = s.live ? 'live' : 'waiting';
     const viewers = Object.entries(s.viewers || {}).filter(([, n]) => n > 0);
     const cuts = Object.entries(s.disconnects || {}).map(([r, n]) => r + ' ' + n).join(', ');
@@ -154,12 +153,6 @@
     try {
       const [s, n] = await Promise.all([ts.getJSON('/api/v1/streams'), ts.getJSON('/api/v1/node')]);
       node = n;
-      for (const st of s.streams) {
-        const h = history.get(st.name) || [];
-        h.push(st.bitrate);
-        if (h.length > historyPoints) h.shift();
-        history.set(st.name, h);
-      }
       renderStreams(s.streams);
       renderNode(n, withRates(n.links));
       document.getElementById('error').textContent = '';
