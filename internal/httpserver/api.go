@@ -31,7 +31,7 @@ type streamJSON struct {
 	// BitrateHistory is bits/s averaged over 5 s steps, oldest first, for
 	// the last five minutes (less while the stream is younger).
 	BitrateHistory []int64 `json:"bitrate_history"`
-	TS         *tsJSON          `json:"ts,omitempty"`
+	TS             *tsJSON `json:"ts,omitempty"`
 }
 
 // tsJSON is what the stream knows of its MPEG-TS.

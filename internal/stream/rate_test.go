@@ -22,7 +22,7 @@ func TestRateHistory(t *testing.T) {
 		{"three seconds", [][2]int64{{0, 100}, {1, 200}, {2, 300}}, 3, 1, []int64{800, 1600, 2400}, 2400},
 		{"a gap is zeros", [][2]int64{{0, 100}, {3, 100}}, 4, 1, []int64{800, 0, 0, 800}, 800},
 		{"steps average, newest last", [][2]int64{{0, 100}, {1, 300}, {2, 500}, {3, 700}, {4, 1}}, 5, 2, []int64{3200, 2804}, 8}, // seconds 1-2 and 3-4
-		{"five minutes at most", [][2]int64{{0, 1}, {400, 10}, {401, 20}}, 402, 100, []int64{0, 0, 2}, 160}, // seconds 102-401: 30 bytes in the last step
+		{"five minutes at most", [][2]int64{{0, 1}, {400, 10}, {401, 20}}, 402, 100, []int64{0, 0, 2}, 160},                      // seconds 102-401: 30 bytes in the last step
 		{"a gap longer than the history", [][2]int64{{0, 50}, {1, 50}, {700, 10}}, 701, 300, []int64{0}, 80},
 	}
 	for _, tc := range cases {
