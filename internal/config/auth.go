@@ -89,7 +89,7 @@ func (v *validator) auth(a *Auth, tokensWanted bool) {
 		v.failf("auth.token_secret", "required: a stream has play_token: \"on\" (openssl rand -hex 32 makes a secret)")
 	}
 	if (a.APIUser == "") != (a.APIPassword == "") {
-		v.failf("auth.api_password", "set auth.api_user and auth.api_password together")
+		v.failf("auth.api_password", "set auth.api_user and auth.api_password together").alt = "auth.api_user"
 	}
 }
 

@@ -37,6 +37,35 @@ var parseErrorTests = []struct {
 		`tsstream.yaml:10: pulls[2].stream: required: a stream name, or a pattern such as "*" or "cam-*"`,
 		`tsstream.yaml:10: pulls[2].from: required: upstream URLs such as http://origin:8088/live/{stream}.ts`,
 	}},
+	{"empty ingest allow-list", "ingest:\n  - listen: ':1'\n    allow: []\n", []string{
+		`tsstream.yaml:3: ingest[0].allow: an empty list: leave the key out for the default (loopback), or list sources; ["0.0.0.0/0", "::/0"] allows every source`,
+	}},
+	{"bad cidrs", "auth:\n  publish_allow: [10.0.0.0/33]\n  play_deny: [localhost]\nlimits:\n  conns_per_ip_exempt: ['::ffff:1.2.3.4/8']\n", []string{
+		`tsstream.yaml:2: auth.publish_allow[0]: "10.0.0.0/33" is not a CIDR such as 10.0.0.0/8 or 2001:db8::/32`,
+		`tsstream.yaml:3: auth.play_deny[0]: "localhost" is not a CIDR (10.0.0.0/8, 2001:db8::/32) or an address`,
+		`tsstream.yaml:5: limits.conns_per_ip_exempt[0]: "::ffff:1.2.3.4/8": an IPv4-mapped prefix needs at least /96`,
+	}},
+	{"tokens without a secret", "streams:\n  cam1:\n    play_token: \"on\"\n", []string{
+		`tsstream.yaml: auth.token_secret: required: a stream has play_token: "on" (openssl rand -hex 32 makes a secret)`,
+	}},
+	{"short secret and half credentials", "auth:\n  token_secret: short\n  api_user: admin\n", []string{
+		`tsstream.yaml:2: auth.token_secret: is 5 characters: use at least 16 (openssl rand -hex 32 makes one)`,
+		`tsstream.yaml:3: auth.api_password: set auth.api_user and auth.api_password together`,
+	}},
+	{"token stream on raw tcp play", "auth: {token_secret: 0123456789abcdef}\nplay:\n  - listen: ':1'\n    protocol: tcp\nstream_defaults: {play_token: \"on\"}\n", []string{
+		`tsstream.yaml:4: play[0].protocol: stream "live" needs play tokens, which raw TCP cannot carry: play it over HTTP-TS or WebSocket, or set play_token: "off" for it`,
+	}},
+	{"bad limits", "limits:\n  max_streams: 0\n  conns_per_ip: -5\n  viewer_max_message: 10B\nstream_defaults:\n  publish_key: k\n  play_token: maybe\n", []string{
+		`tsstream.yaml:2: limits.max_streams: 0 is out of range: 1 to 1000000`,
+		`tsstream.yaml:3: limits.conns_per_ip: -5 is out of range: 1 to 1000000`,
+		`tsstream.yaml:4: limits.viewer_max_message: 10B is out of range: use 125B to 1MiB`,
+		`tsstream.yaml:6: stream_defaults.publish_key: a key for every stream is auth.publish_key; streams.NAME.publish_key is one stream's`,
+		`tsstream.yaml:7: stream_defaults.play_token: "maybe" is not one of on, off`,
+	}},
+	{"tls half set", "http:\n  tls_cert: c.pem\nplay:\n  - listen: ':1'\n    protocol: tcp\n    tls: true\n", []string{
+		`tsstream.yaml:2: http.tls_key: set http.tls_cert and http.tls_key together`,
+		`tsstream.yaml:6: play[0].tls: only a ws listener speaks TLS (WSS)`,
+	}},
 	{"push in stream_defaults", "stream_defaults:\n  push: [tcp://127.0.0.1:9000]\n", []string{
 		"tsstream.yaml:2: stream_defaults.push: push targets belong to one stream: list them under streams.NAME.push",
 	}},

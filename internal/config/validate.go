@@ -253,7 +253,7 @@ func (v *validator) size(path string, s, least, most Size) {
 // listeners have them.
 func (v *validator) tls(c *Config) {
 	if (c.HTTP.TLSCert == "") != (c.HTTP.TLSKey == "") {
-		v.failf("http.tls_key", "set http.tls_cert and http.tls_key together")
+		v.failf("http.tls_key", "set http.tls_cert and http.tls_key together").alt = "http.tls_cert"
 	}
 	for i, p := range c.Play {
 		if p.TLS && c.HTTP.TLSCert == "" {

@@ -70,8 +70,10 @@ func VerifyToken(secret []byte, token, stream string, client netip.Addr, now tim
 	if i := strings.LastIndexByte(rest, '.'); i >= 0 {
 		ip, sig = rest[:i], rest[i+1:]
 	}
-	got, err := base64.RawURLEncoding.DecodeString(sig)
-	if err != nil || !hmac.Equal(got, tokenMAC(secret, stream, exp, ip)) {
+	// Strict refuses stray trailing bits; line breaks it skips. A token
+	// has exactly one spelling.
+	got, err := base64.RawURLEncoding.Strict().DecodeString(sig)
+	if err != nil || strings.ContainsAny(sig, "\r\n") || !hmac.Equal(got, tokenMAC(secret, stream, exp, ip)) {
 		return ErrTokenInvalid
 	}
 	secs, err := strconv.ParseInt(exp, 10, 64)
