@@ -84,6 +84,27 @@ func (g *Guard) Play(r *http.Request, stream string) (release func(), err error)
 	return g.admitViewer(p, stream)
 }
 
+// StreamInfo checks a request for one stream's API entry, which the play
+// page reads before it plays: without API credentials configured it is
+// open; with them, either the credentials or what Play asks (the play
+// lists, and the token when the stream needs one) let it through.
+func (g *Guard) StreamInfo(r *http.Request, stream string) error {
+	apiErr := g.API(r, false)
+	if apiErr == nil {
+		return nil
+	}
+	p := g.Policy()
+	ip := AddrOfString(r.RemoteAddr)
+	if !p.Play.Allows(ip) {
+		return apiErr
+	}
+	if p.stream(stream).Token &&
+		VerifyToken(p.TokenSecret, r.URL.Query().Get("token"), stream, ip, g.now()) != nil {
+		return apiErr
+	}
+	return nil
+}
+
 func (g *Guard) checkPlaySource(p *Policy, ip netip.Addr, stream string) error {
 	if p.Play.Allows(ip) {
 		return nil

@@ -134,7 +134,12 @@ func (s *Server) guardAPI(h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if s.Guard != nil && !hasOpenPrefix(r.URL.Path) {
 			write := r.Method != http.MethodGet && r.Method != http.MethodHead && r.URL.Path != reportsPath
-			if err := s.Guard.API(r, write); err != nil {
+			check := func() error { return s.Guard.API(r, write) }
+			if name, ok := strings.CutPrefix(r.URL.Path, "/api/v1/streams/"); ok && !write {
+				// The play page reads its stream's entry: viewers may.
+				check = func() error { return s.Guard.StreamInfo(r, name) }
+			}
+			if err := check(); err != nil {
 				w.Header().Set("WWW-Authenticate", `Bearer realm="tsstream", Basic realm="tsstream"`)
 				if strings.HasPrefix(r.URL.Path, "/api/") {
 					writeJSON(w, statusOf(err), map[string]string{"error": err.Error()})

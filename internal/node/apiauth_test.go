@@ -11,6 +11,7 @@ import (
 	"math/big"
 	"net"
 	"net/http"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
@@ -20,6 +21,7 @@ import (
 	"github.com/gorilla/websocket"
 
 	"github.com/tsstream/tsstream/internal/config"
+	"github.com/tsstream/tsstream/internal/guard"
 	"github.com/tsstream/tsstream/internal/tstest"
 )
 
@@ -31,6 +33,9 @@ func TestAPICredentials(t *testing.T) {
 	cfg := testConfig("live")
 	cfg.Auth.APIToken = "api-t0ken"
 	cfg.Auth.PublishKey = "old-key"
+	cfg.Auth.TokenSecret = "0123456789abcdef"
+	cfg.Streams["paid"] = config.StreamOptions{PlayToken: config.On}
+	paidToken := guard.SignToken([]byte(cfg.Auth.TokenSecret), "paid", time.Now().Add(time.Hour), netip.Addr{})
 	n := New(cfg, nil, "test")
 	next := cfg
 	n.SetReloader(func() (*config.Config, error) { return next, nil })
@@ -60,6 +65,9 @@ func TestAPICredentials(t *testing.T) {
 		{"GET", "/api/v1/streams", "wrong", 401},
 		{"GET", "/api/v1/streams", "api-t0ken", 200},
 		{"GET", "/api/v1/node", "", 401},
+		{"GET", "/api/v1/streams/live", "", 200}, // the play page reads it; live needs no token
+		{"GET", "/api/v1/streams/paid", "", 401},
+		{"GET", "/api/v1/streams/paid?token=" + paidToken, "", 200},
 		{"GET", "/metrics", "", 401},
 		{"GET", "/metrics", "api-t0ken", 200},
 		{"GET", "/", "", 401},
@@ -84,6 +92,7 @@ func TestAPICredentials(t *testing.T) {
 	}
 	good := testConfig("live")
 	good.Auth.APIToken = "api-t0ken"
+	good.Auth.TokenSecret = cfg.Auth.TokenSecret
 	good.Auth.PublishKey = "new-key"
 	next = good
 	if got := do("POST", "/api/v1/reload", "api-t0ken"); got != 200 {

@@ -16,6 +16,9 @@
   const stage = $('stage'), overlay = $('overlay');
   const wsBase = (location.protocol === 'https:' ? 'wss://' : 'ws://') + location.host;
   const enc = encodeURIComponent(name);
+  // A stream with play_token on needs ?token= on its media URLs: the page
+  // passes on the one it was opened with (/play/NAME?token=…).
+  const tokenQuery = q.has('token') ? '?token=' + encodeURIComponent(q.get('token')) : '';
 
   // stallMs is how long the picture may stand still before the player is
   // started again; startMs bounds the wait for the first picture.
@@ -93,7 +96,7 @@
     // for good.
     const canvas = document.createElement('canvas');
     stage.prepend(canvas);
-    const p = new window.JSMpeg.Player(wsBase + '/ws/' + enc, {
+    const p = new window.JSMpeg.Player(wsBase + '/ws/' + enc + tokenQuery, {
       // Audio only once unmuted: browsers refuse an AudioContext before a
       // click, and the page starts muted.
       canvas, autoplay: true, audio: !muted, volume: 1, reconnectInterval: 0,
@@ -134,7 +137,7 @@
     video.playsInline = true;
     video.autoplay = true;
     stage.prepend(video);
-    const url = transport === 'http' ? location.origin + '/live/' + enc + '.ts' : wsBase + '/ws/' + enc;
+    const url = (transport === 'http' ? location.origin + '/live/' + enc + '.ts' : wsBase + '/ws/' + enc) + tokenQuery;
     const p = m.createPlayer({ type: 'mpegts', isLive: true, url }, {
       enableWorker: false, enableStashBuffer: false, lazyLoad: false, autoCleanupSourceBuffer: true,
       liveBufferLatencyChasing: true, liveBufferLatencyMaxLatency: 1.5, liveBufferLatencyMinRemain: 0.3,
@@ -168,7 +171,7 @@
     const gen = ++generation;
     let info = null, offline = 'stream offline: nobody publishes "' + name + '"';
     try {
-      info = await ts.getJSON('/api/v1/streams/' + enc);
+      info = await ts.getJSON('/api/v1/streams/' + enc + tokenQuery);
     } catch (e) {
       if (e.status !== 404) offline = 'cannot reach the server: ' + e.message;
     }
