@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/tsstream/tsstream/internal/guard"
+	"github.com/tsstream/tsstream/internal/relay"
 	"github.com/tsstream/tsstream/internal/stream"
 )
 
@@ -66,23 +67,14 @@ func (s *Server) publish(w http.ResponseWriter, r *http.Request) {
 	fmt.Fprintf(w, "published %d bytes to stream %q\n", n, name)
 }
 
-// pathHeader names, comma-separated, the relay nodes a pushed stream went
-// through, the origin first (what internal/push sends).
-const pathHeader = "Tsstream-Path"
+// pathHeader is the relay path header (see package relay).
+const pathHeader = relay.PathHeader
 
 // errLoop matches the refusals of a relay path: this node is on it
 // already, or it is longer than MaxHops.
 var errLoop = errors.New("relay loop")
 
-func relayPath(h string) []string {
-	var path []string
-	for n := range strings.SplitSeq(h, ",") {
-		if n = strings.TrimSpace(n); n != "" {
-			path = append(path, n)
-		}
-	}
-	return path
-}
+func relayPath(h string) []string { return relay.SplitPath(h) }
 
 // checkPath refuses a stream whose relay path holds this node or is too
 // long, so that a misconfigured ring of nodes settles instead of

@@ -12,12 +12,14 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/tsstream/tsstream/internal/relay"
 )
 
-// PathHeader carries the names of the relay nodes a stream goes through;
-// an HTTP pull sends this node's name, so that an upstream tsstream that
-// finds itself on the path refuses it (508) instead of closing a loop.
-const PathHeader = "Tsstream-Path"
+// PathHeader is the relay path header: an HTTP pull sends the nodes it
+// fetches for, so that an upstream tsstream that finds itself on the path
+// refuses it (508) instead of closing a loop.
+const PathHeader = relay.PathHeader
 
 // udpReadBuffer is the socket buffer asked for a UDP source: a burst of
 // a fast stream must not overflow it between reads.

@@ -4,9 +4,9 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
-	"strings"
 	"time"
 
+	"github.com/tsstream/tsstream/internal/relay"
 	"github.com/tsstream/tsstream/internal/stream"
 )
 
@@ -75,7 +75,7 @@ type served struct {
 }
 
 func parseServed(h http.Header) served {
-	s := served{ring: h.Get(RingHeader), path: SplitPath(h.Get(PathHeader))}
+	s := served{ring: h.Get(RingHeader), path: relay.SplitPath(h.Get(PathHeader))}
 	var err1, err2 error
 	s.offset, err1 = strconv.ParseInt(h.Get(OffsetHeader), 10, 64)
 	if p := h.Get(PrefixHeader); p != "" {
@@ -99,15 +99,4 @@ func withOffset(u *url.URL, off int64, ring string) string {
 	}
 	c.RawQuery = q.Encode()
 	return c.String()
-}
-
-// SplitPath parses a Tsstream-Path header: node names, comma-separated.
-func SplitPath(h string) []string {
-	var path []string
-	for n := range strings.SplitSeq(h, ",") {
-		if n = strings.TrimSpace(n); n != "" {
-			path = append(path, n)
-		}
-	}
-	return path
 }

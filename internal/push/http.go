@@ -11,6 +11,8 @@ import (
 	"net/http"
 	"strings"
 	"time"
+
+	"github.com/tsstream/tsstream/internal/relay"
 )
 
 // An HTTP push is one POST whose chunked body is the stream, for as long as
@@ -32,7 +34,7 @@ import (
 // viewer, and a target that stops reading is cut instead of blocking.
 
 // PathHeader carries the names of the nodes a pushed stream went through.
-const PathHeader = "Tsstream-Path"
+const PathHeader = relay.PathHeader
 
 // expectContinueTimeout is how long an HTTP push waits for "100 Continue"
 // or a refusal before it sends the body anyway.

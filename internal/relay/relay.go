@@ -1,6 +1,6 @@
-// Package relay holds what push targets and pull sources share: checking a
-// URL's host, hiding its secrets for logs and the API, and the backoff
-// between attempts.
+// Package relay holds what push targets, pull sources and the HTTP server
+// share: the relay path header, checking a URL's host, hiding its secrets
+// for logs and the API, and the backoff between attempts.
 package relay
 
 import (
@@ -10,6 +10,23 @@ import (
 	"strings"
 	"time"
 )
+
+// PathHeader carries the names of the relay nodes a stream goes through,
+// comma-separated: on a push, the nodes the data came through, the origin
+// first; on a pull request, the nodes that asked for it; on a /live
+// answer, the nodes the data came through, the answering node last.
+const PathHeader = "Tsstream-Path"
+
+// SplitPath parses a PathHeader value.
+func SplitPath(h string) []string {
+	var path []string
+	for n := range strings.SplitSeq(h, ",") {
+		if n = strings.TrimSpace(n); n != "" {
+			path = append(path, n)
+		}
+	}
+	return path
+}
 
 // ValidHost reports whether h is an IP address (v6 without brackets, as
 // url.Hostname gives it) or a DNS name: dot-separated labels of letters,
