@@ -33,7 +33,8 @@ assets:
 # Benchmarks: Go micro-benchmarks of the hot paths, then the load harness:
 # tsstream and a minimal reference fan-out side by side (real-time TS on
 # loopback), viewer counts over WebSocket with a plot, HTTP-TS and TCP,
-# late joiners and slow viewers, then time to first frame. JSON lines and
+# late joiners and slow viewers, time to first frame, then delay per hop and
+# on-demand set-up over a chain of six nodes (-chain). JSON lines and
 # the plot go to bin/. Not part of `make test`: about 35 minutes.
 BENCH_VIEWERS ?= 10,200,1000,2000,3000
 BENCH_RUNS    ?= 3
@@ -47,6 +48,8 @@ bench: build
 	ulimit -n 20000 2>/dev/null; bin/tsbench -bin bin/tsstream -viewers 1000 -runs $(BENCH_RUNS) -duration 10s \
 	  -gop 2s -scenario base,late,slow >> bin/bench.jsonl
 	bin/tsbench -bin bin/tsstream -ttff
+	bin/tsbench -bin bin/tsstream -chain 6 -duration 10s >> bin/bench.jsonl
+	bin/tsbench -bin bin/tsstream -chain 6 -duration 10s -gop 1s >> bin/bench.jsonl
 
 # Two nodes in network namespaces joined by a veth link that is cut with
 # `ip link set down` (needs root; skips with a message otherwise). Not part

@@ -32,6 +32,7 @@ type options struct {
 	plot        string
 	fromFile    string
 	ttff        ttffOptions
+	chain       chainOptions
 }
 
 func main() { os.Exit(run(os.Args[1:])) }
@@ -51,6 +52,8 @@ func run(args []string) int {
 	switch {
 	case o.ttff.on:
 		return runTTFF(o)
+	case o.chain.nodes > 0:
+		return runChain(o)
 	case o.plot != "" && o.fromFile != "":
 		return replot(o.fromFile, o.plot)
 	}
@@ -80,6 +83,7 @@ func parseFlags(args []string) (options, error) {
 	fs.StringVar(&o.fromFile, "from", "", "with -plot: plot the summary lines of this JSON `file` instead of running")
 	serveRef := fs.Bool("reference-serve", false, "be the reference fan-out (tsbench runs itself so)")
 	o.ttff.flags(fs)
+	o.chain.flags(fs)
 	fs.Usage = func() { usage(fs) }
 	if err := fs.Parse(args); err != nil {
 		return o, err
@@ -127,7 +131,7 @@ func parseFlags(args []string) (options, error) {
 func usage(fs *flag.FlagSet) {
 	fmt.Fprintf(fs.Output(), "Usage: tsbench [flags]\n\n"+
 		"Load mode (default): for each -viewers count, a fresh relay, N WebSocket viewers, synthetic TS at\n"+
-		"-rate for -warmup + -duration + -tail; one JSON line per count.\n\n%s\nFlags:\n", ttffUsage)
+		"-rate for -warmup + -duration + -tail; one JSON line per count.\n\n%s\n%s\nFlags:\n", ttffUsage, chainUsage)
 	fs.PrintDefaults()
 }
 
