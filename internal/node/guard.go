@@ -114,6 +114,12 @@ func ingestSame(a, b config.Ingest) bool {
 }
 
 func relaysSame(a, b *config.Config) bool {
+	if !slices.EqualFunc(a.Pulls, b.Pulls, func(x, y config.Pull) bool {
+		return x.Stream == y.Stream && slices.Equal(x.From, y.From) && x.Order == y.Order && x.Reliable == y.Reliable &&
+			x.Static == y.Static && x.StartTimeout == y.StartTimeout && x.Linger == y.Linger
+	}) {
+		return false
+	}
 	names := make(map[string]bool)
 	for name := range a.Streams {
 		names[name] = true

@@ -239,3 +239,15 @@ func TestOnDemandRingSettles(t *testing.T) {
 		}
 	}
 }
+
+// TestOnDemandLeavesLocalStreamsAlone: a stream published into the edge
+// itself is served as it is; its viewers start no pull.
+func TestOnDemandLeavesLocalStreamsAlone(t *testing.T) {
+	b := startNode(t, edgeConfig("B", time.Second, "127.0.0.1:1")) // nothing listens upstream
+	feed(t, b.Hub(), "cam")
+	v := dialHTTPTS(t, httpClient(t), httpURL(addr(t, b, "http", "http", ""), "/live/cam.ts"), "video/mp2t")
+	consecutive(t, "viewer of the local stream", v, 300)
+	if n := len(b.demand.Links()); n != 0 {
+		t.Errorf("%d pulls run for a stream published here: %s", n, linkStates(b))
+	}
+}

@@ -118,7 +118,7 @@ func (d *OnDemand) Rule(name string) *Rule {
 // the stream to go live (see httpserver.OnDemand).
 func (d *OnDemand) Start(name string, via []string) func(ctx context.Context) error {
 	rule := d.Rule(name)
-	if rule == nil {
+	if rule == nil || d.publishedHere(name) {
 		return nil
 	}
 	d.mu.Lock()
@@ -143,7 +143,7 @@ func (d *OnDemand) Demand(name string) {
 	n := d.cfg.Hub.Readers(name)
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	if n > 0 {
+	if n > 0 && (d.links[name] != nil || !d.publishedHere(name)) {
 		if l := d.ensureLocked(name, rule, nil); l != nil && l.linger != nil {
 			l.linger.Stop()
 			l.linger = nil
@@ -159,6 +159,18 @@ func (d *OnDemand) Demand(name string) {
 		linger = DefaultLinger
 	}
 	l.linger = time.AfterFunc(linger, func() { d.expire(name, l) })
+}
+
+// publishedHere reports whether stream name has a publisher of this node
+// that is not a pull (ffmpeg pushing into an edge, say): then no pull is
+// started for it.
+func (d *OnDemand) publishedHere(name string) bool {
+	s := d.cfg.Hub.Get(name)
+	if s == nil {
+		return false
+	}
+	st := s.Stats()
+	return st.Publisher != nil && !strings.HasPrefix(st.Publisher.Protocol, "pull-")
 }
 
 // ensureLocked returns the running link of stream name, starting one if
