@@ -175,3 +175,58 @@ func TestReliableGapCounted(t *testing.T) {
 			st.BytesIn, st.Publishes, 100*188+held)
 	}
 }
+
+// TestLiveOffsetRequests: the exact-offset form of GET /live/NAME.ts, as a
+// reliable link uses it, and the relay path on every answer.
+func TestLiveOffsetRequests(t *testing.T) {
+	cfg := testConfig("local")
+	cfg.Name = "A"
+	cfg.Streams["r"] = config.StreamOptions{Format: config.FormatTS}
+	a := startNode(t, cfg)
+	pub, err := a.Hub().Publish("r", stream.PublisherInfo{Protocol: "test"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pub.Close("test over")
+	pub.Write(tstest.Packets(0, 100))
+	ring := a.Hub().Get("r").RingID()
+	base := httpURL(addr(t, a, "http", "http", ""), "/live/r.ts")
+	c := httpClient(t)
+	for _, tc := range []struct {
+		query        string
+		status       int
+		offset, from string // Tsstream-Offset, and the first packet's number
+	}{
+		{"?offset=1880", 200, "1880", "10"},
+		{"?offset=1880&ring=" + ring, 200, "1880", "10"},
+		{"?offset=1880&ring=other", 200, "0", "0"}, // another ring: from the oldest byte
+		{"?offset=0", 200, "0", "0"},
+		{"?offset=abc", 400, "", ""},
+	} {
+		t.Run(tc.query, func(t *testing.T) {
+			resp, err := c.Get(base + tc.query)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer resp.Body.Close()
+			if resp.StatusCode != tc.status {
+				t.Fatalf("status %d, want %d", resp.StatusCode, tc.status)
+			}
+			if tc.status != 200 {
+				return
+			}
+			h := resp.Header
+			if h.Get("Tsstream-Offset") != tc.offset || h.Get("Tsstream-Ring") != ring ||
+				h.Get("Tsstream-Prefix") != "0" || h.Get("Tsstream-Path") != "A" {
+				t.Fatalf("headers %v, want offset %s of ring %s, no prefix, path A", h, tc.offset, ring)
+			}
+			b, err := readN(resp.Body, 188)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := fmt.Sprint(tstest.Number(b)); got != tc.from {
+				t.Fatalf("first packet number %s, want %s", got, tc.from)
+			}
+		})
+	}
+}
