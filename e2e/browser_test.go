@@ -196,17 +196,20 @@ func httpGetJSON(url string, v any) (bool, error) {
 }
 
 // TestBrowserPlay: /play/live in Chromium shows a picture that changes,
-// with JSMpeg for MPEG-1 and mpegts.js for H.264; after the publisher is
-// killed and started again, the page plays again by itself.
+// with JSMpeg for MPEG-1 and mpegts.js for H.264 (over WebSocket, and over
+// HTTP-TS); after the publisher is killed and started again, the page plays
+// again by itself.
 func TestBrowserPlay(t *testing.T) {
 	cases := []struct {
 		name   string
 		pub    publisher
+		query  string
 		player string
 		codec  string
 	}{
-		{"mpeg1", mpeg1Publisher, "jsmpeg", "mpeg1video"},
-		{"h264", h264Publisher, "mpegts", "h264"},
+		{"mpeg1", mpeg1Publisher, "", "jsmpeg", "mpeg1video"},
+		{"h264", h264Publisher, "", "mpegts", "h264"},
+		{"h264-http-ts", h264Publisher, "?transport=http", "mpegts", "h264"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -215,7 +218,7 @@ func TestBrowserPlay(t *testing.T) {
 			ff := tc.pub.start(t, s.TCP)
 			waitLive(t, s, "live")
 
-			b := runBrowser(t, "recover", "http://"+s.HTTP+"/play/live", "play-"+tc.name)
+			b := runBrowser(t, "recover", "http://"+s.HTTP+"/play/live"+tc.query, "play-"+tc.name)
 			var p playResult
 			b.next(t, 60*time.Second, &p)
 			if p.Player.Player != tc.player || p.Player.Codec != tc.codec || p.Player.State != "playing" {
@@ -232,6 +235,9 @@ func TestBrowserPlay(t *testing.T) {
 			}
 			if len(p.PageErrors) > 0 {
 				t.Errorf("page errors: %q", p.PageErrors)
+			}
+			if want := map[string]string{"": "ws", "?transport=http": "http"}[tc.query]; s.stats(t, "live").Viewers[want] != 1 {
+				t.Errorf("viewers %v: want the page as one %s viewer", s.stats(t, "live").Viewers, want)
 			}
 
 			// Kill the publisher, wait for the page to notice, start it again.

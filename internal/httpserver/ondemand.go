@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"slices"
 	"strings"
-	"time"
 
 	"github.com/tsstream/tsstream/internal/stream"
 )
@@ -45,12 +44,6 @@ func (s *Server) await(ctx context.Context, wait func(context.Context) error, na
 	if st == nil {
 		return nil
 	}
-	if wait == nil {
-		// A declared stream may have no publisher yet: the answer's path,
-		// and the loop check, need the one that comes, so a relay waits
-		// for it a while (a viewer waits as long as it likes).
-		waitLive(ctx, st, relayPublisherWait)
-	}
 	path := st.PublisherPath()
 	for _, n := range via {
 		if slices.Contains(path, n) {
@@ -61,29 +54,6 @@ func (s *Server) await(ctx context.Context, wait func(context.Context) error, na
 		}
 	}
 	return nil
-}
-
-// relayPublisherWait bounds how long a relay's request for a declared
-// stream with no publisher waits for one before it is answered.
-const relayPublisherWait = 5 * time.Second
-
-// waitLive waits until st has a publisher, for at most d or until ctx ends.
-func waitLive(ctx context.Context, st *stream.Stream, d time.Duration) {
-	timer := time.NewTimer(d)
-	defer timer.Stop()
-	for {
-		live, changed := st.Publishing()
-		if live {
-			return
-		}
-		select {
-		case <-changed:
-		case <-timer.C:
-			return
-		case <-ctx.Done():
-			return
-		}
-	}
 }
 
 // errNoStream is a relay's request for a stream this node has no source

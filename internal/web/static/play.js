@@ -83,7 +83,12 @@
     const audio = es.filter((s) => s.kind === 'audio').map((s) => s.codec);
     const video = t.video ? t.video.codec : '';
     if (video === 'mpeg1video') return { kind: 'jsmpeg', codec: video };
-    if (video === 'h264' || video === 'h265') return { kind: 'mpegts', codec: video };
+    if (video === 'h264') return { kind: 'mpegts', codec: video };
+    if (video === 'h265') {
+      // Media Source Extensions decode H.265 only where the platform does.
+      const ok = window.MediaSource && MediaSource.isTypeSupported('video/mp4; codecs="hvc1.1.6.L93.B0"');
+      return { kind: ok ? 'mpegts' : '', codec: ok ? video : 'h265 (this browser cannot decode it)' };
+    }
     if (!video && audio.includes('mp2')) return { kind: 'jsmpeg', codec: 'mp2' };
     if (!video && audio.includes('aac')) return { kind: 'mpegts', codec: 'aac' };
     if (!video && !audio.length) return null;
