@@ -134,7 +134,7 @@ func run(ctx context.Context, cfg *config.Config, log *slog.Logger, reload func(
 		case <-hup:
 			next, err := reload()
 			if err == nil {
-				err = n.Reload(next)
+				_, err = n.Reload(next) // logs what it did
 			}
 			if err != nil {
 				log.Error("SIGHUP: configuration not reloaded; the running one stays", "err", err)
@@ -143,7 +143,7 @@ func run(ctx context.Context, cfg *config.Config, log *slog.Logger, reload func(
 		}
 	}
 	log.Info("shutting down")
-	sctx, cancel := context.WithTimeout(context.Background(), time.Duration(cfg.ShutdownTimeout))
+	sctx, cancel := context.WithTimeout(context.Background(), time.Duration(n.Config().ShutdownTimeout))
 	defer cancel()
 	return n.Shutdown(sctx)
 }

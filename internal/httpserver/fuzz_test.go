@@ -49,7 +49,7 @@ func FuzzRoutes(f *testing.F) {
 		Publish: guard.ACL{Allow: guard.MustCIDRs(guard.Loopback)},
 		Stream:  func(name string) guard.StreamPolicy { return guard.StreamPolicy{Token: name == "paid"} },
 	}, Streams: func(name string) (bool, int) { return hub.Get(name) != nil, hub.Len() }})
-	h := (&Server{Hub: hub, Guard: g, Reload: func() error { return nil }}).Handler()
+	h := (&Server{Hub: hub, Guard: g, Reload: func() (Reloaded, error) { return Reloaded{}, nil }}).Handler()
 	f.Fuzz(func(t *testing.T, method, target, header string, body []byte, loopback bool) {
 		raw := method + " " + target + " HTTP/1.1\r\nHost: tsstream.test\r\n" + header + "\r\n"
 		req, err := http.ReadRequest(bufio.NewReader(strings.NewReader(raw)))

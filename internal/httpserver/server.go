@@ -74,9 +74,9 @@ type Server struct {
 	// Guard checks publishers, viewers and API requests before any byte
 	// moves; nil lets everything through.
 	Guard *guard.Guard
-	// Reload re-reads the configuration for POST /api/v1/reload; nil: not
-	// served.
-	Reload func() error
+	// Reload re-reads and applies the configuration for POST
+	// /api/v1/reload; nil: not served.
+	Reload func() (Reloaded, error)
 	// Pulls, when set, starts the streams pulled on demand (see OnDemand).
 	Pulls OnDemand
 	Log   *slog.Logger // nil discards
@@ -162,13 +162,28 @@ func hasOpenPrefix(path string) bool {
 	return false
 }
 
+// Reloaded is the answer to POST /api/v1/reload: what the new
+// configuration changed at once, and what waits for a restart.
+type Reloaded struct {
+	// Started and Stopped list the relay links started and stopped, as
+	// "push cam to tcp://host:port" or "pull cam from URL, URL" (secrets
+	// hidden); a link whose settings changed is in both.
+	Started []string `json:"started"`
+	Stopped []string `json:"stopped"`
+	// NeedsRestart lists the settings that changed but apply only at the
+	// next start, by key path: "http.listen", "ingest[0].listen",
+	// "streams.cam.ring_bytes" (a stream that exists keeps its ring).
+	NeedsRestart []string `json:"needs_restart"`
+}
+
 // reload applies the configuration file again.
 func (s *Server) reload(w http.ResponseWriter, r *http.Request) {
-	if err := s.Reload(); err != nil {
+	res, err := s.Reload()
+	if err != nil {
 		writeJSON(w, http.StatusBadRequest, map[string]string{"error": "configuration not reloaded; the old one stays in force: " + err.Error()})
 		return
 	}
-	w.Write([]byte("reloaded\n"))
+	writeJSON(w, http.StatusOK, res)
 }
 
 // innerConn returns the connection under a guarded one, so that viewers'

@@ -184,7 +184,7 @@ func TestTLS(t *testing.T) {
 		t.Fatalf("serial %d, want 1", s)
 	}
 	writeCert(t, dir, 2)
-	if err := n.Reload(cfg); err != nil {
+	if _, err := n.Reload(cfg); err != nil {
 		t.Fatal(err)
 	}
 	if s := serial(); s != 2 {

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
-	"slices"
 	"time"
 
 	"github.com/tsstream/tsstream/internal/config"
@@ -71,67 +70,4 @@ func (n *Node) loadCerts() error {
 	}
 	n.certs = c
 	return nil
-}
-
-// Reload applies cfg's keys, tokens, allow-lists and limits at once, and
-// the stream options of streams created from now on. Listeners, relay
-// links and the node name stay as they started: a change there is
-// reported and needs a restart. The TLS certificate files are read again.
-// Nothing changes when cfg is invalid.
-func (n *Node) Reload(cfg *config.Config) error {
-	if err := cfg.Validate(); err != nil {
-		return err
-	}
-	old := n.live.Load()
-	n.guard.SetPolicy(newPolicy(cfg))
-	n.live.Store(cfg)
-	if n.certs != nil {
-		if err := n.certs.Reload(); err != nil {
-			n.log.Error("TLS certificate not reloaded; keeping the previous one", "err", err)
-		}
-	}
-	var restart []string
-	if !slices.EqualFunc(old.Ingest, cfg.Ingest, ingestSame) || !slices.Equal(old.Play, cfg.Play) {
-		restart = append(restart, "listeners")
-	}
-	if old.HTTP != cfg.HTTP {
-		restart = append(restart, "http")
-	}
-	if !relaysSame(old, cfg) {
-		restart = append(restart, "push and pull links")
-	}
-	if len(restart) > 0 {
-		n.log.Warn("configuration reloaded; these changes need a restart", "unapplied", restart)
-	} else {
-		n.log.Info("configuration reloaded")
-	}
-	return nil
-}
-
-// ingestSame compares ingest listeners but their allow-lists, which reload.
-func ingestSame(a, b config.Ingest) bool {
-	return a.Listen == b.Listen && a.Stream == b.Stream && slices.Equal(a.Protocols, b.Protocols)
-}
-
-func relaysSame(a, b *config.Config) bool {
-	if !slices.EqualFunc(a.Pulls, b.Pulls, func(x, y config.Pull) bool {
-		return x.Stream == y.Stream && slices.Equal(x.From, y.From) && x.Order == y.Order && x.Reliable == y.Reliable &&
-			x.Static == y.Static && x.StartTimeout == y.StartTimeout && x.Linger == y.Linger
-	}) {
-		return false
-	}
-	names := make(map[string]bool)
-	for name := range a.Streams {
-		names[name] = true
-	}
-	for name := range b.Streams {
-		names[name] = true
-	}
-	for name := range names {
-		oa, ob := a.Stream(name), b.Stream(name)
-		if !slices.Equal(oa.Push, ob.Push) || !slices.Equal(oa.Pull, ob.Pull) || oa.PullOrder != ob.PullOrder {
-			return false
-		}
-	}
-	return true
 }

@@ -12,13 +12,16 @@ import (
 	"github.com/tsstream/tsstream/internal/stream"
 )
 
-// newOnDemand makes the on-demand pulls of cfg.Pulls; streams pulled
-// statically are left out.
+// newOnDemand makes the on-demand pulls of cfg.Pulls.
 func newOnDemand(cfg *config.Config, hub *stream.Hub, log *slog.Logger) *pull.OnDemand {
-	var (
-		rules   []pull.Rule
-		exclude []string
-	)
+	rules, exclude := demandRules(cfg)
+	return pull.NewOnDemand(pull.OnDemandConfig{Hub: hub, Rules: rules, Exclude: exclude,
+		Base: pull.Config{Node: cfg.Name, Log: log}})
+}
+
+// demandRules returns the on-demand rules of cfg.Pulls, and the streams
+// they leave out: those pulled statically.
+func demandRules(cfg *config.Config) (rules []pull.Rule, exclude []string) {
 	for _, r := range cfg.Pulls {
 		if r.Static {
 			exclude = append(exclude, r.Stream)
@@ -31,8 +34,7 @@ func newOnDemand(cfg *config.Config, hub *stream.Hub, log *slog.Logger) *pull.On
 			exclude = append(exclude, name)
 		}
 	}
-	return pull.NewOnDemand(pull.OnDemandConfig{Hub: hub, Rules: rules, Exclude: exclude,
-		Base: pull.Config{Node: cfg.Name, Log: log}})
+	return rules, exclude
 }
 
 func pullRule(r config.Pull) pull.Rule {
@@ -46,10 +48,12 @@ func pullRule(r config.Pull) pull.Rule {
 func (n *Node) links() []httpserver.Link {
 	links := []httpserver.Link{}
 	n.mu.Lock()
-	pushers, pullers := n.pushers, n.pullers
+	relays := n.relays
 	n.mu.Unlock()
-	for _, p := range pullers {
-		links = append(links, pullLinks(p, false)...)
+	for _, l := range relays {
+		if l.pull != nil {
+			links = append(links, pullLinks(l.pull, false)...)
+		}
 	}
 	running := n.demand.Links()
 	names := make([]string, 0, len(running))
@@ -57,14 +61,14 @@ func (n *Node) links() []httpserver.Link {
 		names = append(names, name)
 	}
 	slices.Sort(names)
-	for _, r := range n.cfg.Pulls {
+	for _, r := range n.live.Load().Pulls {
 		if r.Static {
 			continue
 		}
 		rule := pullRule(r)
 		active := false
 		for _, name := range names {
-			if n.demand.Rule(name).Pattern == rule.Pattern {
+			if cur := n.demand.Rule(name); cur != nil && cur.Pattern == rule.Pattern {
 				links = append(links, pullLinks(running[name], true)...)
 				active = true
 			}
@@ -74,8 +78,11 @@ func (n *Node) links() []httpserver.Link {
 				State: "idle", OnDemand: true, Reliable: r.Reliable})
 		}
 	}
-	for _, p := range pushers {
-		for _, st := range p.Stats() {
+	for _, l := range relays {
+		if l.push == nil {
+			continue
+		}
+		for _, st := range l.push.Stats() {
 			links = append(links, httpserver.Link{Kind: "push", Stream: st.Stream, URL: st.URL, State: st.State,
 				Since: st.Since, BytesSent: st.BytesSent, Drops: st.Drops, Reconnects: st.Reconnects, LastError: st.LastError})
 		}

@@ -21,7 +21,6 @@ import (
 	"github.com/tsstream/tsstream/internal/monitor"
 	"github.com/tsstream/tsstream/internal/mpegts"
 	"github.com/tsstream/tsstream/internal/pull"
-	"github.com/tsstream/tsstream/internal/push"
 	"github.com/tsstream/tsstream/internal/stream"
 	"github.com/tsstream/tsstream/internal/tcp"
 	"github.com/tsstream/tsstream/internal/udp"
@@ -43,11 +42,15 @@ type Node struct {
 	// live is the configuration in force: cfg until a Reload.
 	live atomic.Pointer[config.Config]
 
-	// Set by Start; listeners and pushers are read by the API meanwhile.
-	mu        sync.Mutex // guards listeners and pushers
+	// reloading serializes Reload, and Shutdown with it.
+	reloading sync.Mutex
+	started   bool // guarded by reloading
+	stopped   bool // guarded by reloading
+
+	// Set by Start; listeners and relays are read by the API meanwhile.
+	mu        sync.Mutex // guards listeners and relays
 	listeners []httpserver.Listener
-	pushers   []*push.Pusher
-	pullers   []*pull.Puller
+	relays    []*relayLink      // the declared links, replaced by a reload
 	reporter  *monitor.Reporter // nil unless monitor.report_to is set
 	https     []*http.Server
 	closers   []func() error // tcp and udp servers
@@ -86,14 +89,18 @@ func (n *Node) Guard() *guard.Guard { return n.guard }
 // to apply (the file read again, with the command line's flags). Call it
 // before Start.
 func (n *Node) SetReloader(load func() (*config.Config, error)) {
-	n.web.Reload = func() error {
+	n.web.Reload = func() (httpserver.Reloaded, error) {
 		cfg, err := load()
 		if err != nil {
-			return err
+			return httpserver.Reloaded{}, err
 		}
 		return n.Reload(cfg)
 	}
 }
+
+// Config returns the configuration in force: the one given to New, or
+// the latest that Reload applied.
+func (n *Node) Config() *config.Config { return n.live.Load() }
 
 // Hub returns the node's streams.
 func (n *Node) Hub() *stream.Hub { return n.hub }
@@ -151,7 +158,10 @@ func (n *Node) Start() error {
 		n.Shutdown(context.Background())
 		return err
 	}
-	n.startRelays()
+	n.reloading.Lock()
+	n.started = true
+	n.setLinks(declaredLinks(n.cfg), nil)
+	n.reloading.Unlock()
 	n.startReporter()
 	for _, l := range n.Listeners() {
 		n.log.Info("listening", "role", l.Role, "protocol", l.Protocol, "address", l.Address, "stream", l.Stream)
@@ -272,54 +282,6 @@ func (n *Node) servePlay(p config.Play) error {
 	return nil
 }
 
-// startRelays fetches every stream that lists pull sources and forwards
-// every stream that lists push targets.
-func (n *Node) startRelays() {
-	for _, r := range n.cfg.Pulls {
-		if r.Static {
-			rule := pullRule(r)
-			n.startPuller(pull.Config{Stream: r.Stream, Sources: rule.ExpandSources(r.Stream),
-				Order: r.Order, Reliable: r.Reliable})
-		}
-	}
-	for name := range n.cfg.Streams {
-		o := n.cfg.Stream(name)
-		if len(o.Pull) > 0 {
-			var sources []pull.Source
-			for _, u := range o.Pull {
-				src, _ := pull.ParseSource(u) // validated with the config
-				sources = append(sources, src)
-			}
-			n.startPuller(pull.Config{Stream: name, Sources: sources, Order: o.PullOrder})
-		}
-		if len(o.Push) == 0 {
-			continue
-		}
-		var targets []push.Target
-		for _, u := range o.Push {
-			t, _ := push.ParseTarget(u) // validated with the config
-			targets = append(targets, t)
-		}
-		p := push.New(push.Config{Hub: n.hub, Stream: name, Targets: targets, Node: n.cfg.Name,
-			WriteTimeout: time.Duration(o.WriteTimeout), Log: n.log})
-		p.Start()
-		n.mu.Lock()
-		n.pushers = append(n.pushers, p)
-		n.mu.Unlock()
-	}
-}
-
-// startPuller starts a static pull: cfg with this node's hub, name and
-// log.
-func (n *Node) startPuller(cfg pull.Config) {
-	cfg.Hub, cfg.Node, cfg.Log = n.hub, n.cfg.Name, n.log
-	p := pull.New(cfg)
-	p.Start()
-	n.mu.Lock()
-	n.pullers = append(n.pullers, p)
-	n.mu.Unlock()
-}
-
 // goServe runs serve until it returns; an error other than closed is logged.
 func (n *Node) goServe(info httpserver.Listener, serve func() error, closed error) {
 	n.wg.Add(1)
@@ -370,16 +332,23 @@ func (n *Node) Shutdown(ctx context.Context) error {
 	if n.reporter != nil {
 		n.reporter.Close()
 	}
+	n.reloading.Lock()
+	n.stopped = true // a Reload from now on changes nothing
+	n.reloading.Unlock()
 	n.mu.Lock()
-	pushers, pullers := n.pushers, n.pullers
+	relays := n.relays
 	n.mu.Unlock()
 	n.demand.Close() // before the hub, as the static pulls
-	for _, p := range pullers {
-		p.Close() // before the hub, so that their publishers end as "shutdown"
+	for _, l := range relays {
+		if l.pull != nil {
+			l.close() // before the hub, so that their publishers end as "shutdown"
+		}
 	}
 	n.hub.Close()
-	for _, p := range pushers {
-		p.Close()
+	for _, l := range relays {
+		if l.push != nil {
+			l.close()
+		}
 	}
 	var errs []error
 	for _, c := range n.closers {

@@ -1,8 +1,8 @@
 package pull
 
 import (
+	"cmp"
 	"context"
-
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/tsstream/tsstream/internal/stream"
@@ -70,15 +71,24 @@ type OnDemandConfig struct {
 // OnDemand runs the pulls of streams that are fetched only while someone
 // watches them. Its Demand method is the hub's Demand hook.
 type OnDemand struct {
-	// Static after construction.
+	// Static after construction; Rules and Exclude of cfg are not used, they
+	// are in rules.
 	cfg OnDemandConfig
 	log *slog.Logger
+
+	rules atomic.Pointer[ruleSet] // replaced by SetRules
 
 	mu       sync.Mutex // guards the fields below
 	links    map[string]*demandLink
 	stopping map[string]*demandLink // links whose puller is closing
 	closed   bool
 	wg       sync.WaitGroup // goroutines that stop pullers
+}
+
+// ruleSet is what SetRules replaces at once.
+type ruleSet struct {
+	rules   []Rule
+	exclude []string
 }
 
 // demandLink is the pull of one stream; guarded by OnDemand.mu.
@@ -95,21 +105,73 @@ func NewOnDemand(cfg OnDemandConfig) *OnDemand {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &OnDemand{cfg: cfg, log: log, links: make(map[string]*demandLink),
+	d := &OnDemand{cfg: cfg, log: log, links: make(map[string]*demandLink),
 		stopping: make(map[string]*demandLink)}
+	d.rules.Store(&ruleSet{rules: cfg.Rules, exclude: cfg.Exclude})
+	return d
 }
 
 // Rule returns the rule that covers stream name, or nil.
 func (d *OnDemand) Rule(name string) *Rule {
-	if slices.Contains(d.cfg.Exclude, name) {
+	rs := d.rules.Load()
+	if slices.Contains(rs.exclude, name) {
 		return nil
 	}
-	for i := range d.cfg.Rules {
-		if d.cfg.Rules[i].Match(name) {
-			return &d.cfg.Rules[i]
+	for i := range rs.rules {
+		if rs.rules[i].Match(name) {
+			return &rs.rules[i]
 		}
 	}
 	return nil
+}
+
+// SetRules replaces the rules and the excluded streams, as a reload of the
+// configuration does. A running pull that the new rules fetch the same way
+// (the same sources for its stream, order and reliability) goes on
+// untouched under its new rule; every other running pull stops, and
+// SetRules returns once they have let go of their streams, with their
+// names. Then the streams that have viewers and that a rule now covers
+// start pulling, as if their first viewer had just come.
+func (d *OnDemand) SetRules(rules []Rule, exclude []string) (stopped []string) {
+	d.rules.Store(&ruleSet{rules: rules, exclude: exclude})
+	d.mu.Lock()
+	var stop []*demandLink
+	for name, l := range d.links {
+		if r := d.Rule(name); r != nil && sameFetch(name, l.rule, r) {
+			l.rule = r
+			continue
+		}
+		if l.linger != nil {
+			l.linger.Stop()
+			l.linger = nil
+		}
+		delete(d.links, name)
+		d.stopping[name] = l
+		stop = append(stop, l)
+		stopped = append(stopped, name)
+	}
+	d.mu.Unlock()
+	for i, l := range stop {
+		d.log.Info("on-demand pull stopping: its rule changed", "stream", stopped[i])
+		l.p.Close()
+		d.mu.Lock()
+		if d.stopping[stopped[i]] == l {
+			delete(d.stopping, stopped[i])
+		}
+		close(l.done)
+		d.mu.Unlock()
+	}
+	for _, s := range d.cfg.Hub.Streams() {
+		d.Demand(s.Name())
+	}
+	slices.Sort(stopped)
+	return stopped
+}
+
+// sameFetch reports whether rules a and b pull stream name the same way.
+func sameFetch(name string, a, b *Rule) bool {
+	order := func(r *Rule) string { return cmp.Or(r.Order, OrderFailover) }
+	return slices.Equal(a.ExpandSources(name), b.ExpandSources(name)) && order(a) == order(b) && a.Reliable == b.Reliable
 }
 
 // Start starts the pull of stream name if a rule covers it and it is not
@@ -229,7 +291,9 @@ func (d *OnDemand) expire(name string, l *demandLink) {
 
 // wait returns once stream name is live, or with a StartError.
 func (d *OnDemand) wait(ctx context.Context, name string, l *demandLink) error {
-	timeout := l.rule.StartTimeout
+	d.mu.Lock()
+	timeout := l.rule.StartTimeout // SetRules may change the rule
+	d.mu.Unlock()
 	if timeout <= 0 {
 		timeout = DefaultStartTimeout
 	}

@@ -128,7 +128,13 @@ type collector struct {
 
 func collect(t *testing.T, h *stream.Hub) *collector {
 	t.Helper()
-	rd, err := h.NewReader("live", stream.ReaderInfo{Protocol: "test", Remote: "viewer"})
+	return collectStream(t, h, "live")
+}
+
+// collectStream is collect for the stream called name.
+func collectStream(t *testing.T, h *stream.Hub, name string) *collector {
+	t.Helper()
+	rd, err := h.NewReader(name, stream.ReaderInfo{Protocol: "test", Remote: "viewer"})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -178,6 +178,40 @@ func (h *Hub) Streams() []*Stream {
 	return list
 }
 
+// SetStatic makes names the static streams, as a reload of the
+// configuration does: a name without a stream gets one, and a static stream
+// no longer named becomes like any other, kept while in use and removed
+// once idle. Streams already there keep their options.
+func (h *Hub) SetStatic(names []string) {
+	want := make(map[string]bool, len(names))
+	for _, name := range names {
+		want[name] = true
+	}
+	h.mu.Lock()
+	if h.closed {
+		h.mu.Unlock()
+		return
+	}
+	for name := range want {
+		if h.streams[name] == nil {
+			h.streams[name] = newStream(h, name, h.options(name), true)
+		}
+	}
+	var released []*Stream
+	for name, s := range h.streams {
+		s.mu.Lock()
+		if s.static && !want[name] {
+			released = append(released, s)
+		}
+		s.static = want[name]
+		s.mu.Unlock()
+	}
+	h.mu.Unlock()
+	for _, s := range released {
+		s.releaseIfIdle()
+	}
+}
+
 // remove forgets s if it is still idle.
 func (h *Hub) remove(s *Stream) {
 	h.mu.Lock()

@@ -83,7 +83,6 @@ type Stream struct {
 	// Static after construction.
 	name    string
 	opts    Options
-	static  bool // declared in the configuration: kept while idle
 	log     *slog.Logger
 	now     func() time.Time
 	created time.Time
@@ -99,6 +98,7 @@ type Stream struct {
 	ttff        ttffHistogram
 
 	mu        sync.Mutex // guards the fields below
+	static    bool       // declared in the configuration: kept while idle
 	ring      *ring
 	pub       *Publisher
 	pubChange chan struct{} // closed and replaced whenever pub changes
@@ -143,7 +143,11 @@ func (s *Stream) Name() string { return s.name }
 
 // Static reports whether the stream is declared in the configuration (it
 // stays while nobody uses it) rather than made by its first user.
-func (s *Stream) Static() bool { return s.static }
+func (s *Stream) Static() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.static
+}
 
 // Options returns the stream's settings with defaults filled in.
 func (s *Stream) Options() Options { return s.opts }

@@ -215,6 +215,37 @@ func TestIdleDynamicStreamRemovedStaticKept(t *testing.T) {
 	}
 }
 
+// TestSetStatic: a reload names a new static stream (created at once),
+// drops an idle one (removed), drops one in use (kept until its reader
+// leaves) and keeps one (the same stream, untouched).
+func TestSetStatic(t *testing.T) {
+	h := NewHub(Config{Static: []string{"kept", "idle", "used"}})
+	defer h.Close()
+	kept := h.Get("kept")
+	r, _ := h.NewReader("used", ReaderInfo{})
+	h.SetStatic([]string{"kept", "added"})
+	if h.Get("kept") != kept || !kept.Static() {
+		t.Error("a stream still named was replaced or made dynamic")
+	}
+	if s := h.Get("added"); s == nil || !s.Static() {
+		t.Errorf("the new static stream is %v", s)
+	}
+	if h.Get("idle") != nil {
+		t.Error("an idle stream no longer named is kept")
+	}
+	used := h.Get("used")
+	if used == nil || used.Static() {
+		t.Fatalf("the stream in use is %v, want it kept as a dynamic stream", used)
+	}
+	r.Close("done")
+	if h.Get("used") != nil {
+		t.Error("the stream no longer named is kept after its last reader left")
+	}
+	if h.Len() != 2 {
+		t.Errorf("%d streams, want kept and added", h.Len())
+	}
+}
+
 func TestCloseWakesReaders(t *testing.T) {
 	h := NewHub(Config{})
 	var wg sync.WaitGroup
