@@ -63,7 +63,8 @@ type Viewer struct {
 	hdr  [16]byte
 	bufs [2 + 64][]byte
 	out  net.Buffers
-	sent int64 // payload bytes written
+	sent int64     // payload bytes written
+	due  time.Time // the write deadline set on conn
 }
 
 // New returns a viewer writing r to conn with framing f; log may be nil.
@@ -86,9 +87,22 @@ func New(conn net.Conn, r *stream.Reader, f Framing, log *slog.Logger) *Viewer {
 func (v *Viewer) WriteControl(b []byte) error {
 	v.mu.Lock()
 	defer v.mu.Unlock()
-	v.conn.SetWriteDeadline(time.Now().Add(v.timeout))
+	v.extendDeadline()
 	_, err := v.conn.Write(b)
 	return err
+}
+
+// extendDeadline moves the write deadline to the timeout from now, but only
+// once a tenth of the timeout has passed since it was last moved: setting a
+// deadline costs a timer update in the runtime, and a viewer gets about 25
+// batches a second. A write is so cut after between 0.9 and 1 times the
+// timeout. v.mu must be held.
+func (v *Viewer) extendDeadline() {
+	now := time.Now()
+	if due := now.Add(v.timeout); due.Sub(v.due) >= v.timeout/10 {
+		v.conn.SetWriteDeadline(due)
+		v.due = due
+	}
 }
 
 // Run writes the stream until the viewer goes, the stream closes or ctx is
@@ -166,7 +180,7 @@ func (v *Viewer) write(b stream.Batch) error {
 		out = append(out, v.f.Trailer)
 	}
 	v.out = out
-	v.conn.SetWriteDeadline(time.Now().Add(v.timeout))
+	v.extendDeadline()
 	_, err := v.out.WriteTo(v.conn)
 	if err == nil {
 		v.r.Sent(b.Len)

@@ -52,7 +52,7 @@ func (s *Stream) NewReaderAt(info ReaderInfo, ring string, off int64) (*Reader, 
 }
 
 func (s *Stream) newReaderAt(info ReaderInfo, ring string, off int64) (*Reader, int, error) {
-	r := &Reader{s: s, info: info, wake: make(chan struct{}, 1), exact: true, created: s.now()}
+	r := &Reader{s: s, info: info, exact: true, created: s.now()}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {

@@ -40,9 +40,10 @@ type Reader struct {
 	// Static after construction.
 	s    *Stream
 	info ReaderInfo
-	wake chan struct{} // signalled by append when the reader waits
 
-	// Guarded by the stream's lock (placement happens there).
+	// Written only by the goroutine calling Next, under the stream's lock
+	// (shared when it just takes a batch, exclusive when it is placed);
+	// other goroutines read them under the exclusive lock.
 	seq      uint64 // next chunk to read
 	skip     int    // bytes of chunk seq to leave out: the reader starts inside it
 	off      int64  // stream offset of the next byte
@@ -77,7 +78,7 @@ func (s *Stream) NewReader(info ReaderInfo) (*Reader, error) {
 
 // newReader adds a reader and returns the number of readers now.
 func (s *Stream) newReader(info ReaderInfo) (*Reader, int, error) {
-	r := &Reader{s: s, info: info, wake: make(chan struct{}, 1), created: s.now()}
+	r := &Reader{s: s, info: info, created: s.now()}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {
@@ -133,43 +134,80 @@ func (r *Reader) Info() ReaderInfo { return r.info }
 // Next waits for data and returns the next batch. It returns ErrClosed when
 // the stream closes, ErrTooSlow when the reader fell out of the ring too
 // often (an exact reader: ErrFellBehind at once), or ctx's error.
+//
+// A reader that is placed and still in the ring takes its batch under the
+// stream's shared lock, so a thousand readers woken by one append do not
+// queue for it; placing a reader (a new publisher, a keyframe wait, a skip)
+// takes the exclusive lock.
 func (r *Reader) Next(ctx context.Context) (Batch, error) {
 	s := r.s
 	for {
-		s.mu.Lock()
-		if s.closed {
+		s.mu.RLock()
+		if !r.placedLocked() {
+			s.mu.RUnlock()
+			s.mu.Lock()
+			wake, err := r.placeIfNeededLocked()
 			s.mu.Unlock()
-			return Batch{}, ErrClosed
-		}
-		if r.epoch != s.ts.epoch && !r.exact {
-			r.placeLocked() // new publisher or new PIDs: start again cleanly
-		}
-		if r.waitKey {
-			r.waitKeyLocked()
-		} else if r.seq < s.ring.tail {
-			if r.exact {
-				s.mu.Unlock()
-				return Batch{}, ErrFellBehind
-			}
-			if err := r.skipLocked(); err != nil {
-				s.mu.Unlock()
+			if err != nil {
 				return Batch{}, err
 			}
+			if wake != nil {
+				select {
+				case <-wake:
+				case <-ctx.Done():
+					return Batch{}, ctx.Err()
+				}
+			}
+			continue
 		}
-		if !r.waitKey && r.seq < s.ring.head {
+		if r.seq < s.ring.head {
 			b := r.batchLocked()
-			s.mu.Unlock()
+			s.mu.RUnlock()
 			return b, nil
 		}
-		s.waiters = append(s.waiters, r)
-		s.mu.Unlock()
+		wake := s.waitLocked()
+		s.mu.RUnlock()
 		select {
-		case <-r.wake:
-		case <-s.ctx.Done():
+		case <-wake:
 		case <-ctx.Done():
 			return Batch{}, ctx.Err()
 		}
 	}
+}
+
+// placedLocked reports whether the reader can take its next batch as it
+// stands: the stream is open, the reader is placed in the stream's current
+// TS epoch, is not waiting for a keyframe and has not fallen out of the
+// ring. The shared lock suffices.
+func (r *Reader) placedLocked() bool {
+	s := r.s
+	return !s.closed && (r.exact || r.epoch == s.ts.epoch) && !r.waitKey && r.seq >= s.ring.tail
+}
+
+// placeIfNeededLocked does what placedLocked found missing, under the
+// exclusive lock. A reader still waiting for a keyframe gets the channel to
+// wait on for the next append.
+func (r *Reader) placeIfNeededLocked() (wake <-chan struct{}, err error) {
+	s := r.s
+	if s.closed {
+		return nil, ErrClosed
+	}
+	if r.epoch != s.ts.epoch && !r.exact {
+		r.placeLocked() // new publisher or new PIDs: start again cleanly
+	}
+	if r.waitKey {
+		if r.waitKeyLocked(); r.waitKey {
+			return s.waitLocked(), nil
+		}
+		return nil, nil
+	}
+	if r.seq < s.ring.tail {
+		if r.exact {
+			return nil, ErrFellBehind
+		}
+		return nil, r.skipLocked()
+	}
+	return nil, nil
 }
 
 // waitKeyLocked ends the wait once the stream has a key the reader may

@@ -97,13 +97,17 @@ type Stream struct {
 	bytesOutOld atomic.Int64 // bytes sent to readers that have left
 	ttff        ttffHistogram
 
-	mu        sync.Mutex // guards the fields below
-	static    bool       // declared in the configuration: kept while idle
+	// mu guards the fields below. Readers take their batches under the
+	// shared lock (reader.go); everything that changes the stream takes
+	// the exclusive one.
+	mu        sync.RWMutex
+	static    bool // declared in the configuration: kept while idle
 	ring      *ring
 	pub       *Publisher
 	pubChange chan struct{} // closed and replaced whenever pub changes
 	readers   map[*Reader]struct{}
-	waiters   []*Reader // readers waiting for the next chunk
+	wake      chan struct{} // closed by the next append (or Close) if waited is set
+	waited    atomic.Bool   // a reader took wake under the shared lock
 	closed    bool
 	gone      bool // removed from the hub
 	publishes int64
@@ -132,6 +136,7 @@ func newStream(h *Hub, name string, opts Options, static bool) *Stream {
 		cancel:    cancel,
 		ring:      newRing(opts.RingBytes, opts.RingAge),
 		pubChange: make(chan struct{}),
+		wake:      make(chan struct{}),
 		format:    opts.Format,
 		readers:   make(map[*Reader]struct{}),
 		cuts:      make(map[string]int64),
@@ -181,15 +186,26 @@ func (s *Stream) append(pub *Publisher, p []byte, maxChunk int, ts *tsSession) {
 	if ts != nil {
 		s.updateTSLocked(ts, start, now)
 	}
-	for i, r := range s.waiters {
-		select {
-		case r.wake <- struct{}{}:
-		default:
-		}
-		s.waiters[i] = nil
-	}
-	s.waiters = s.waiters[:0]
+	s.wakeLocked()
 	s.mu.Unlock()
+}
+
+// waitLocked returns the channel that the next append closes. The shared
+// lock suffices: append, which holds the exclusive one, cannot run between
+// the reader finding nothing new and its marking that it waits.
+func (s *Stream) waitLocked() <-chan struct{} {
+	s.waited.Store(true)
+	return s.wake
+}
+
+// wakeLocked wakes every reader that waits, with one channel close instead
+// of a send per reader; with nobody waiting it costs nothing. The
+// exclusive lock must be held.
+func (s *Stream) wakeLocked() {
+	if s.waited.Swap(false) {
+		close(s.wake)
+		s.wake = make(chan struct{})
+	}
 }
 
 // Close ends the stream: the publisher and every reader get ErrClosed.
@@ -200,6 +216,7 @@ func (s *Stream) Close() {
 		return
 	}
 	s.closed = true
+	s.wakeLocked() // readers waiting for data find the stream closed
 	pub := s.pub
 	s.mu.Unlock()
 	s.cancel()
