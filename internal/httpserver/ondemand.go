@@ -28,23 +28,17 @@ func (s *Server) demand(name string, via []string) func(ctx context.Context) err
 }
 
 // await waits for a stream pulled on demand to go live, then checks that
-// serving it does not close a loop: the nodes it would go to (via) must not
-// be on the path its data came through.
-func (s *Server) await(ctx context.Context, wait func(context.Context) error, name string, via []string) error {
+// serving it to reader rd does not close a loop: the nodes it would go to
+// (via) must not be on the path its data comes through. Nothing has been
+// sent yet, so rd is placed under the stream's relay path of now.
+func (s *Server) await(ctx context.Context, wait func(context.Context) error, name string, via []string, rd *stream.Reader) error {
 	if wait != nil {
 		if err := wait(ctx); err != nil {
 			s.log().Warn("viewer refused: the stream did not start", "stream", name, "err", err)
 			return err
 		}
 	}
-	if len(via) == 0 {
-		return nil
-	}
-	st := s.Hub.Get(name)
-	if st == nil {
-		return nil
-	}
-	path := st.PublisherPath()
+	path := rd.Repath()
 	for _, n := range via {
 		if slices.Contains(path, n) {
 			err := fmt.Errorf("%w: the stream's data comes through %s (relay path %s), which asks for it; check the pull sources",
@@ -78,10 +72,9 @@ func (s *Server) relayable(name string, via []string, onDemand bool) error {
 		errNoStream, name, s.Node.Name, strings.Join(via, " -> "))
 }
 
-// dataPath is the relay path of stream st's data as this node serves it:
-// where the publisher's data came through, then this node.
-func (s *Server) dataPath(st *stream.Stream) []string {
-	path := st.PublisherPath()
+// dataPath is the relay path of a stream's data as this node serves it:
+// the path its publisher's data came through, then this node.
+func (s *Server) dataPath(path []string) []string {
 	if s.Node.Name != "" {
 		path = append(slices.Clone(path), s.Node.Name)
 	}

@@ -48,7 +48,9 @@ func (s *Server) live(w http.ResponseWriter, r *http.Request) {
 		httpError(w, err)
 		return
 	}
-	info := stream.ReaderInfo{Protocol: "http", Remote: r.RemoteAddr}
+	// A relay's reader ends where the stream's relay path changes, so that
+	// the relay asks again and hears the new path (see stream/path.go).
+	info := stream.ReaderInfo{Protocol: "http", Remote: r.RemoteAddr, Relay: len(via) > 0}
 	var (
 		rd    *stream.Reader
 		start int64
@@ -70,7 +72,7 @@ func (s *Server) live(w http.ResponseWriter, r *http.Request) {
 		httpError(w, err)
 		return
 	}
-	if err := s.await(r.Context(), wait, name, via); err != nil {
+	if err := s.await(r.Context(), wait, name, via, rd); err != nil {
 		rd.Close("start failed")
 		httpError(w, err)
 		return
@@ -95,8 +97,12 @@ func (s *Server) live(w http.ResponseWriter, r *http.Request) {
 	// writev: chunk-size line, the ring's chunks, CRLF.
 	head := "HTTP/1.1 200 OK\r\nContent-Type: " + contentType +
 		"\r\nCache-Control: no-cache, no-store\r\nAccess-Control-Allow-Origin: *\r\nConnection: close\r\n"
-	if path := s.dataPath(rd.Stream()); len(path) > 0 {
+	path := s.dataPath(rd.Path())
+	if len(path) > 0 {
 		head += pathHeader + ": " + strings.Join(path, ",") + "\r\n"
+	}
+	if info.Relay {
+		head += "Trailer: " + pathHeader + "\r\n"
 	}
 	if exact {
 		head += "Tsstream-Ring: " + rd.Stream().RingID() + "\r\nTsstream-Offset: " + strconv.FormatInt(start, 10) +
@@ -110,8 +116,12 @@ func (s *Server) live(w http.ResponseWriter, r *http.Request) {
 				return append(strconv.AppendInt(dst, int64(n), 16), '\r', '\n')
 			},
 			Trailer: []byte("\r\n"),
-			End: func(dst []byte, _ string) []byte {
-				return append(dst, "0\r\n\r\n"...)
+			End: func(dst []byte, reason string) []byte {
+				dst = append(dst, "0\r\n"...)
+				if reason == playout.ReasonPathChanged {
+					dst = append(dst, pathHeader+": "+strings.Join(s.dataPath(rd.Stream().Path()), ",")+"\r\n"...)
+				}
+				return append(dst, "\r\n"...)
 			},
 		}
 	} else {
@@ -122,7 +132,11 @@ func (s *Server) live(w http.ResponseWriter, r *http.Request) {
 		conn.Close()
 		return
 	}
-	s.play(conn, brw.Reader, rd, f, discardUntilClosed)
+	if s.play(conn, brw.Reader, rd, f, discardUntilClosed) == playout.ReasonPathChanged {
+		s.log().Info("relay told to ask again: the stream's relay path changed", "stream", name,
+			"remote", r.RemoteAddr, "via", strings.Join(via, ","), "path", strings.Join(path, ","),
+			"new_path", strings.Join(s.dataPath(rd.Stream().Path()), ","))
+	}
 }
 
 // discardUntilClosed reads what an HTTP-TS viewer sends (nothing, usually)
@@ -132,10 +146,11 @@ func discardUntilClosed(br *bufio.Reader, _ *playout.Viewer) error {
 	return playout.ErrClientClosed
 }
 
-// play runs viewer rd on a hijacked connection. readLoop reads what the
-// client sends until it ends and returns the cause for the viewer's end.
+// play runs viewer rd on a hijacked connection and returns why it ended.
+// readLoop reads what the client sends until it ends and returns the cause
+// for the viewer's end.
 func (s *Server) play(conn net.Conn, br *bufio.Reader, rd *stream.Reader, f playout.Framing,
-	readLoop func(*bufio.Reader, *playout.Viewer) error) {
+	readLoop func(*bufio.Reader, *playout.Viewer) error) string {
 	s.viewers.Add(1)
 	defer s.viewers.Done()
 	defer conn.Close()
@@ -147,9 +162,10 @@ func (s *Server) play(conn net.Conn, br *bufio.Reader, rd *stream.Reader, f play
 		defer close(readDone)
 		cancel(readLoop(br, v))
 	}()
-	v.Run(ctx)
+	reason := v.Run(ctx)
 	conn.Close()
 	<-readDone
+	return reason
 }
 
 // admitViewer asks the guard, if any, to let a viewer of name in; release

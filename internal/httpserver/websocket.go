@@ -61,7 +61,7 @@ func (s *Server) serveWebSocket(w http.ResponseWriter, r *http.Request, name str
 	}
 	// A stream pulled on demand may fail to start: the viewer learns why
 	// from the close frame (1013 "try again later", with the reason).
-	if err := s.await(r.Context(), wait, name, via); err != nil {
+	if err := s.await(r.Context(), wait, name, via, rd); err != nil {
 		rd.Close("start failed")
 		conn.SetWriteDeadline(time.Now().Add(time.Second))
 		conn.Write(websocket.AppendClose(nil, closeTryAgainLater, err.Error()))

@@ -23,6 +23,10 @@ const (
 	ReasonTooSlow      = "too slow"
 	ReasonShutdown     = "shutdown"
 	ReasonProtocol     = "protocol error"
+	// ReasonPathChanged ends a relay's session at the first byte that came
+	// another way than it was told (stream.ErrPathChanged): it reconnects
+	// and hears the new relay path.
+	ReasonPathChanged = "relay path changed"
 )
 
 // ErrClientClosed is the cancel cause a protocol uses when the viewer ends
@@ -123,7 +127,7 @@ func (v *Viewer) Run(ctx context.Context) string {
 	if !stop() {
 		<-cut // the cut has begun: let it finish before end sets its deadline
 	}
-	if clean && (reason == ReasonShutdown || reason == ReasonTooSlow) {
+	if clean && (reason == ReasonShutdown || reason == ReasonTooSlow || reason == ReasonPathChanged) {
 		v.end(reason)
 	}
 	v.r.Close(reason)
@@ -142,6 +146,8 @@ func (v *Viewer) loop(ctx context.Context) (reason string, clean bool) {
 			return ReasonShutdown, true
 		case errors.Is(err, stream.ErrTooSlow):
 			return ReasonTooSlow, true
+		case errors.Is(err, stream.ErrPathChanged):
+			return ReasonPathChanged, true
 		case err != nil:
 			return causeReason(ctx, ReasonShutdown), true
 		}

@@ -78,6 +78,7 @@ func (s *source) openHTTP(ctx context.Context, off int64, ring string) (io.ReadC
 	}
 	if resp.StatusCode == http.StatusOK {
 		sv := parseServed(resp.Header)
+		sv.trailer = func() http.Header { return resp.Trailer }
 		if node := s.p.cfg.Node; node != "" && slices.Contains(sv.path, node) {
 			// The source's data comes through this node: taking it would
 			// close a loop (a ring of relays that pull from each other).

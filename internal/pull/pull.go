@@ -72,6 +72,10 @@ const (
 // must not make the puller spin.
 const stableAfter = time.Second
 
+// maxAgain bounds the reconnects in a row, without a wait, to a source that
+// ends its answers within stableAfter for a new relay path.
+const maxAgain = 3
+
 // SourceStats is a snapshot of one source.
 type SourceStats struct {
 	URL   string    `json:"url"` // password and query values hidden
@@ -269,6 +273,7 @@ func (p *Puller) run(list []*source) {
 		failures int // sessions in a row that failed
 		rounds   int // backoffs in a row
 		held     int // backoffs in a row for another publisher
+		again    int // quick reconnects in a row for a new relay path
 		rs       resume
 	)
 	defer rs.release(reasonShutdown)
@@ -301,7 +306,17 @@ func (p *Puller) run(list []*source) {
 			s.set(StateBackoff, res.err)
 			p.sleep(relay.Backoff(held, p.cfg.MinBackoff, p.cfg.MaxBackoff, p.rand()))
 			continue
+		case res.again && (again < maxAgain || res.up >= stableAfter):
+			// The source's relay path changed: ask it again now, for the
+			// new path (or its refusal). A source that keeps saying so
+			// at once is a failing one.
+			if res.up >= stableAfter {
+				again = 0
+			}
+			again++
+			continue
 		}
+		again = 0
 		if held > 0 {
 			held = 0
 			if res.up > 0 {

@@ -22,12 +22,21 @@ import (
 //	Tsstream-Offset: M       the stream offset of the first byte after the prefix
 //	Tsstream-Prefix: P       bytes of PAT/PMT before it (offset=-1 only)
 //	Tsstream-Path: A,B       the nodes the data came through, the upstream last
+//	Trailer: Tsstream-Path   the answer may end with the path in a trailer
 //
 // M > N means the bytes from N to M were gone from the upstream's ring: the
 // link counts them as lost and starts a new publisher session, so that the
 // node's viewers restart cleanly. A ring other than ID means the upstream's
 // stream restarted. Every answer of a tsstream carries Tsstream-Path, so an
 // edge's relay path (and what it pushes on) names the whole chain.
+//
+// The path can change after the answer: the upstream's stream had no
+// publisher yet, or a new one came another way. The upstream then ends the
+// body before the first byte that came the new way, with the new path in
+// a trailer (0-size chunk, "Tsstream-Path: C,A,B"), and the link asks
+// again at once (a reliable one at its exact byte): the new answer names
+// the new path, or refuses a loop (508). Any pull gets this, not only
+// reliable ones.
 
 // Headers of the exchange above.
 const (
@@ -72,6 +81,22 @@ type served struct {
 	offset int64
 	prefix int64
 	path   []string
+	// trailer returns the answer's trailer once the body has ended; nil
+	// for sources other than HTTP.
+	trailer func() http.Header
+}
+
+// pathChanged reports whether the source ended its answer because the
+// stream's relay path changed, and returns the new path.
+func (s served) pathChanged() ([]string, bool) {
+	if s.trailer == nil {
+		return nil, false
+	}
+	vs := s.trailer().Values(PathHeader)
+	if len(vs) == 0 {
+		return nil, false
+	}
+	return relay.SplitPath(vs[0]), true
 }
 
 func parseServed(h http.Header) served {

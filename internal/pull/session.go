@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -22,6 +23,7 @@ const (
 	reasonShutdown = "shutdown"
 	reasonTakeover = "taken over"
 	reasonClosed   = "stream closed"
+	reasonPath     = "upstream's relay path changed"
 )
 
 // source runs the sessions of one upstream, when the puller picks it.
@@ -104,6 +106,9 @@ type result struct {
 	err  error         // why it ended
 	stop bool          // the puller or the hub closed
 	held bool          // another publisher has the stream
+	// again: the source asks to be asked again at once, its relay path
+	// having changed (resume.go).
+	again bool
 }
 
 // session opens the source and publishes what it sends until it fails,
@@ -174,6 +179,10 @@ func (s *source) session(ctx context.Context, rs *resume) result {
 		reason, res.err = reasonClosed, err
 	case in.idled():
 		reason, res.err = reasonIdle, fmt.Errorf("no data for %v", s.p.cfg.IdleTimeout)
+	case err == nil && changed(sv):
+		path, _ := sv.pathChanged()
+		reason, res.again = reasonPath, true
+		res.err = fmt.Errorf("the source's relay path changed from %s to %s", strings.Join(sv.path, ","), strings.Join(path, ","))
 	case err == nil:
 		reason, res.err = reasonEnded, errors.New("the source ended the stream")
 	default:
@@ -190,7 +199,7 @@ func (s *source) session(ctx context.Context, rs *resume) result {
 		s.set(StateConnecting, res.err)
 	}
 	level := slog.LevelInfo
-	if !res.stop {
+	if !res.stop && !res.again {
 		level = slog.LevelWarn
 	}
 	s.log.Log(context.Background(), level, "pull disconnected", "reason", reason, "err", res.err,
@@ -206,6 +215,7 @@ func (s *source) publisher(rs *resume, sv served, off int64, ring string) (*stre
 		switch {
 		case sv.ring == ring && sv.offset == off:
 			s.count(func(st *SourceStats) { st.Resumes++ })
+			rs.pub.SetPath(sv.path) // the path may have changed meanwhile
 			return rs.pub, result{}, true
 		case sv.ring == ring && sv.offset > off:
 			lost := sv.offset - off
@@ -232,6 +242,12 @@ func (s *source) publisher(rs *resume, sv served, off int64, ring string) (*stre
 		return nil, result{err: fmt.Errorf("%w: %w", errStop, err), stop: true}, false
 	}
 	return nil, result{err: err}, false
+}
+
+// changed reports whether a source's answer ended for a new relay path.
+func changed(sv served) bool {
+	_, ok := sv.pathChanged()
+	return ok
 }
 
 // idleReader closes its source when a read waits longer than idle, so that

@@ -82,6 +82,7 @@ func (s *Stream) newReaderAt(info ReaderInfo, ring string, off int64) (*Reader, 
 		r.moveLocked(seq, int(off-rg.at(seq).off), off)
 	}
 	r.epoch, r.waitKey, r.needPSI = s.ts.epoch, false, r.psi != nil
+	r.placePathLocked()
 	s.readers[r] = struct{}{}
 	return r, len(s.readers), nil
 }

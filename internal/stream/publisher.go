@@ -15,7 +15,8 @@ type PublisherInfo struct {
 	Protocol string // tcp, udp, http, …
 	Remote   string
 	// Path names the relay nodes the data went through before this one,
-	// first the origin (from the Tsstream-Path header of an HTTP push).
+	// first the origin (from the Tsstream-Path header of an HTTP push or
+	// of a pull's answer); SetPath corrects it.
 	Path []string
 }
 
@@ -70,6 +71,7 @@ func (s *Stream) Publish(info PublisherInfo) (*Publisher, error) {
 		return nil, &PublisherActiveError{Stream: s.name, Current: old.info, Since: old.since}
 	}
 	s.setPublisherLocked(p)
+	s.markPathLocked(info.Path)
 	s.publishes++
 	s.newTSSessionLocked(&p.ts)
 	s.mu.Unlock()

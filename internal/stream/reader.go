@@ -17,6 +17,10 @@ const (
 type ReaderInfo struct {
 	Protocol string // ws, http, tcp, …
 	Remote   string
+	// Relay marks the reader of a relay that was told the data's relay
+	// path: it ends with ErrPathChanged before the first byte that came
+	// another way (see path.go).
+	Relay bool
 }
 
 // Batch is the data a reader gets from one Next call.
@@ -50,10 +54,12 @@ type Reader struct {
 	epoch    int    // the stream's TS epoch the reader was placed in
 	waitKey  bool   // deliver nothing until a key at or after waitFrom
 	waitFrom int64
-	waitAt   int64  // when the wait began, Unix nanoseconds
-	needPSI  bool   // send the PAT/PMT before the next data
-	exact    bool   // an exact reader (exact.go): never placed again, never skips
-	psi      []byte // an exact reader's PAT/PMT prefix, taken at placement
+	waitAt   int64    // when the wait began, Unix nanoseconds
+	needPSI  bool     // send the PAT/PMT before the next data
+	exact    bool     // an exact reader (exact.go): never placed again, never skips
+	psi      []byte   // an exact reader's PAT/PMT prefix, taken at placement
+	gen      uint64   // the stream's newest path mark when the reader was made
+	path     []string // ... and its path (path.go)
 
 	// Owned by the goroutine calling Next.
 	bufs  [maxBatchChunks][]byte
@@ -85,6 +91,7 @@ func (s *Stream) newReader(info ReaderInfo) (*Reader, int, error) {
 		return nil, 0, ErrClosed
 	}
 	r.placeLocked()
+	r.placePathLocked()
 	s.readers[r] = struct{}{}
 	return r, len(s.readers), nil
 }
@@ -160,8 +167,18 @@ func (r *Reader) Next(ctx context.Context) (Batch, error) {
 			}
 			continue
 		}
-		if r.seq < s.ring.head {
-			b := r.batchLocked()
+		end := s.ring.head
+		if r.info.Relay {
+			// Only a relay's reader cares where the bytes came from
+			// (path.go); the marks are read, not changed, here.
+			var err error
+			if end, err = r.pathEndLocked(); err != nil {
+				s.mu.RUnlock()
+				return Batch{}, err
+			}
+		}
+		if r.seq < end {
+			b := r.batchLocked(end)
 			s.mu.RUnlock()
 			return b, nil
 		}
@@ -229,7 +246,9 @@ func (r *Reader) waitKeyLocked() {
 	r.waitKey, r.needPSI = false, true
 }
 
-func (r *Reader) batchLocked() Batch {
+// batchLocked returns the chunks from the reader's position on, before
+// chunk end (at most the ring's head).
+func (r *Reader) batchLocked(end uint64) Batch {
 	s := r.s
 	ring := s.ring
 	c := ring.at(r.seq)
@@ -243,7 +262,7 @@ func (r *Reader) batchLocked() Batch {
 		b.Len += len(psi)
 	}
 	r.needPSI = false
-	for r.seq < ring.head && len(b.Bufs) < maxBatchChunks {
+	for r.seq < end && len(b.Bufs) < maxBatchChunks {
 		data := ring.at(r.seq).data[r.skip:]
 		if len(b.Bufs) > 0 && b.Len+len(data) > maxBatchBytes {
 			break

@@ -117,6 +117,7 @@ type Stream struct {
 	skips     int64
 	skipBytes int64
 	cuts      map[string]int64 // readers disconnected, by reason
+	marks     []pathMark       // where the relay path of the bytes changes (path.go); never empty
 }
 
 func newStream(h *Hub, name string, opts Options, static bool) *Stream {
@@ -140,6 +141,7 @@ func newStream(h *Hub, name string, opts Options, static bool) *Stream {
 		format:    opts.Format,
 		readers:   make(map[*Reader]struct{}),
 		cuts:      make(map[string]int64),
+		marks:     []pathMark{{}},
 	}
 }
 
