@@ -270,7 +270,7 @@ func (n *Node) servePlay(p config.Play) error {
 		if err != nil {
 			return fmt.Errorf("tcp play of stream %q: %w", p.Stream, err)
 		}
-		pl := &tcp.Play{Hub: n.hub, Stream: p.Stream, Log: n.log}
+		pl := &tcp.Play{Hub: n.hub, Stream: p.Stream, OnDemand: n.demand.Start, Log: n.log}
 		info.Address = l.Addr().String()
 		l = n.guard.Listen(l, guard.Role{Kind: guard.RolePlay, Stream: p.Stream})
 		n.closers = append(n.closers, pl.Close)

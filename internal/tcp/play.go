@@ -15,7 +15,13 @@ import (
 type Play struct {
 	Hub    *stream.Hub
 	Stream string
-	Log    *slog.Logger // nil discards
+	// OnDemand, when set, starts a stream that is pulled on demand, as for
+	// an HTTP viewer (httpserver.OnDemand): it returns nil for a stream
+	// that is not, else a wait that returns once the stream is live or
+	// with why not. TCP has no status to send: a viewer whose stream does
+	// not start is closed, and the log says why.
+	OnDemand func(name string, via []string) (wait func(ctx context.Context) error)
+	Log      *slog.Logger // nil discards
 
 	srv server
 }
@@ -34,6 +40,12 @@ func (pl *Play) handle(c net.Conn) {
 	defer c.Close()
 	log := logger(pl.Log)
 	remote := c.RemoteAddr().String()
+	var wait func(context.Context) error
+	if pl.OnDemand != nil {
+		// Before the reader is added, as for HTTP: the pull exists when the
+		// reader's arrival asks for it.
+		wait = pl.OnDemand(pl.Stream, nil)
+	}
 	r, err := pl.Hub.NewReader(pl.Stream, stream.ReaderInfo{Protocol: "tcp", Remote: remote})
 	if err != nil {
 		log.Warn("viewer refused", "stream", pl.Stream, "protocol", "tcp", "remote", remote, "err", err)
@@ -42,12 +54,27 @@ func (pl *Play) handle(c net.Conn) {
 	ctx, cancel := context.WithCancelCause(context.Background())
 	defer cancel(nil)
 	readDone := make(chan struct{})
+	defer func() { <-readDone }()
 	go func() {
 		// Viewers send nothing; reading tells when they hang up.
 		defer close(readDone)
 		io.Copy(io.Discard, c)
 		cancel(playout.ErrClientClosed)
 	}()
+	if wait != nil {
+		if err := wait(ctx); err != nil {
+			left := ctx.Err() != nil // before the close below cancels ctx too
+			r.Close("start failed")
+			c.Close()
+			if left {
+				log.Info("viewer left while its stream was starting", "stream", pl.Stream, "protocol", "tcp", "remote", remote)
+				return
+			}
+			log.Warn("viewer closed: the stream did not start (TCP has no status: the connection is closed)",
+				"stream", pl.Stream, "protocol", "tcp", "remote", remote, "err", err)
+			return
+		}
+	}
 	// Write to the socket under a guarded connection (see guard.Conn),
 	// so that net.Buffers can use writev.
 	out := c
@@ -56,5 +83,4 @@ func (pl *Play) handle(c net.Conn) {
 	}
 	playout.New(out, r, playout.Framing{}, log).Run(ctx)
 	c.Close()
-	<-readDone
 }
