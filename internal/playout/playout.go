@@ -10,6 +10,8 @@ import (
 	"net"
 	"os"
 	"sync"
+	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/tsstream/tsstream/internal/stream"
@@ -54,7 +56,16 @@ type Framing struct {
 	End func(dst []byte, reason string) []byte
 }
 
+// maxBufs bounds the buffers of one write: a header, a batch, a trailer.
+const maxBufs = 2 + 64
+
 // Viewer plays a stream reader to a connection.
+//
+// On Linux, a viewer whose connection is a plain socket is also the
+// reader's stream.Sink: while it keeps up, the stream's deliverer writes
+// its batches with one non-blocking writev each (TryWrite), and the
+// viewer's goroutine sleeps. What the socket did not take is left in pend
+// for the goroutine, which writes it under the deadline.
 type Viewer struct {
 	// Static after construction.
 	conn    net.Conn
@@ -62,13 +73,25 @@ type Viewer struct {
 	f       Framing
 	timeout time.Duration
 	log     *slog.Logger
+	raw     syscall.RawConn    // the socket for TryWrite; nil: none
+	writeFD func(uintptr) bool // v.writevFD, bound once
 
-	mu   sync.Mutex // serialises writes to conn; guards the fields below
-	hdr  [16]byte
-	bufs [2 + 64][]byte
-	out  net.Buffers
-	sent int64     // payload bytes written
-	due  time.Time // the write deadline set on conn
+	mu  sync.Mutex // serialises writes to conn; guards the fields below
+	out net.Buffers
+	due time.Time // the write deadline set on conn
+
+	// Owned by whoever holds the reader's cursor: the goroutine in Run,
+	// or the deliverer in TryWrite; the stream's hand-over between them
+	// orders the accesses.
+	hdr   [16]byte
+	bufs  [maxBufs][]byte
+	pend  [][]byte // framed bytes TryWrite left for the goroutine
+	pendN int      // payload bytes of the batch in pend
+	iov   [maxBufs]iovec
+	niov  int
+	wrote int
+
+	sent atomic.Int64 // payload bytes written
 }
 
 // New returns a viewer writing r to conn with framing f; log may be nil.
@@ -77,13 +100,19 @@ func New(conn net.Conn, r *stream.Reader, f Framing, log *slog.Logger) *Viewer {
 		log = slog.New(slog.DiscardHandler)
 	}
 	info := r.Info()
-	return &Viewer{
+	v := &Viewer{
 		conn:    conn,
 		r:       r,
 		f:       f,
 		timeout: r.Stream().Options().WriteTimeout,
 		log:     log.With("stream", r.Stream().Name(), "protocol", info.Protocol, "remote", info.Remote),
+		raw:     rawSocket(conn),
 	}
+	if v.raw != nil {
+		v.writeFD = v.writevFD
+		r.SetSink(v)
+	}
+	return v
 }
 
 // WriteControl writes b between batches, for protocol replies such as a
@@ -131,7 +160,7 @@ func (v *Viewer) Run(ctx context.Context) string {
 		v.end(reason)
 	}
 	v.r.Close(reason)
-	v.log.Info("viewer disconnected", "reason", reason, "bytes", v.sent, "skips", v.r.Skips(),
+	v.log.Info("viewer disconnected", "reason", reason, "bytes", v.sent.Load(), "skips", v.r.Skips(),
 		"duration", time.Since(start).Round(time.Millisecond))
 	return reason
 }
@@ -174,9 +203,50 @@ func causeReason(ctx context.Context, otherwise string) string {
 	return otherwise
 }
 
+// write writes what TryWrite left, then batch b (which may be empty: the
+// reader was handed back just for that), under the deadline.
 func (v *Viewer) write(b stream.Batch) error {
 	v.mu.Lock()
 	defer v.mu.Unlock()
+	v.extendDeadline()
+	if len(v.pend) > 0 {
+		v.out, v.pend = v.pend, nil
+		if _, err := v.out.WriteTo(v.conn); err != nil {
+			return err
+		}
+		v.delivered(v.pendN)
+	}
+	if len(b.Bufs) == 0 {
+		return nil
+	}
+	v.out = v.frame(b)
+	_, err := v.out.WriteTo(v.conn)
+	if err == nil {
+		v.delivered(b.Len)
+	}
+	return err
+}
+
+// TryWrite writes batch b with one writev that does not wait (see Viewer);
+// it runs on the stream's deliverer while the viewer's goroutine sleeps.
+// When the socket does not take it all, or a control frame is being
+// written, the rest is left in pend and the goroutine is woken for it.
+func (v *Viewer) TryWrite(b stream.Batch) bool {
+	v.pend, v.pendN = v.frame(b), b.Len
+	if !v.mu.TryLock() {
+		return false
+	}
+	n := v.writevNow(v.pend)
+	v.mu.Unlock()
+	if !v.consume(n) {
+		return false
+	}
+	v.delivered(b.Len)
+	return true
+}
+
+// frame returns batch b with the protocol's header and trailer.
+func (v *Viewer) frame(b stream.Batch) [][]byte {
 	out := v.bufs[:0]
 	if v.f.Header != nil {
 		out = append(out, v.f.Header(v.hdr[:0], b.Len))
@@ -185,14 +255,28 @@ func (v *Viewer) write(b stream.Batch) error {
 	if len(v.f.Trailer) > 0 {
 		out = append(out, v.f.Trailer)
 	}
-	v.out = out
-	v.extendDeadline()
-	_, err := v.out.WriteTo(v.conn)
-	if err == nil {
-		v.r.Sent(b.Len)
-		v.sent += int64(b.Len)
+	return out
+}
+
+// consume drops the first n bytes written from pend and reports whether
+// nothing is left.
+func (v *Viewer) consume(n int) bool {
+	p := v.pend
+	for len(p) > 0 && n >= len(p[0]) {
+		n -= len(p[0])
+		p = p[1:]
 	}
-	return err
+	if len(p) > 0 {
+		p[0] = p[0][n:]
+	}
+	v.pend = p
+	return len(p) == 0
+}
+
+// delivered counts n payload bytes written.
+func (v *Viewer) delivered(n int) {
+	v.r.Sent(n)
+	v.sent.Add(int64(n))
 }
 
 func (v *Viewer) end(reason string) {

@@ -1,6 +1,7 @@
 package playout
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/binary"
@@ -535,6 +536,69 @@ func BenchmarkViewerWrite(b *testing.B) {
 		}
 		if err := v.write(batch); err != nil {
 			b.Fatal(err)
+		}
+	}
+}
+
+// slowReader reads at most 512 bytes a millisecond.
+type slowReader struct{ c net.Conn }
+
+func (r slowReader) Read(p []byte) (int, error) {
+	time.Sleep(time.Millisecond)
+	return r.c.Read(p[:min(len(p), 512)])
+}
+
+// TestShortWritesStayExact: a viewer whose socket buffer fills while the
+// stream's deliverer writes to it (the client pauses) gets every byte once,
+// in order and framed whole, when the client reads again.
+func TestShortWritesStayExact(t *testing.T) {
+	f := newFixture(t, stream.Options{}, 4096)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	f.run(t, ctx, testFraming)
+	var writes [][]byte
+	var want []byte
+	for i := range 400 {
+		data := bytes.Repeat([]byte{byte(i), byte(i >> 8)}, 50+i%50)
+		writes = append(writes, data)
+		want = append(want, data...)
+	}
+	go func() {
+		for _, data := range writes {
+			f.pub.Write(data)
+			time.Sleep(200 * time.Microsecond)
+		}
+	}()
+	// The client reads a third slower than the stream comes: the socket
+	// fills, and the deliverer's writes are short or find no room.
+	var got []byte
+	f.client.SetReadDeadline(time.Now().Add(ioTimeout))
+	br := bufio.NewReaderSize(slowReader{f.client}, 16)
+	for len(got) < len(want) {
+		var hdr [2]byte
+		if _, err := io.ReadFull(br, hdr[:]); err != nil {
+			t.Fatalf("after %d bytes: %v", len(got), err)
+		}
+		p := make([]byte, int(binary.BigEndian.Uint16(hdr[:]))+2)
+		if _, err := io.ReadFull(br, p); err != nil {
+			t.Fatalf("after %d bytes: %v", len(got), err)
+		}
+		if !bytes.HasSuffix(p, []byte("\r\n")) {
+			t.Fatalf("after %d bytes: a frame of %d bytes does not end in CRLF", len(got), len(p)-2)
+		}
+		got = append(got, p[:len(p)-2]...)
+	}
+	if !bytes.Equal(got, want) {
+		t.Fatalf("client got %d bytes, differing from the %d published", len(got), len(want))
+	}
+	// The last write is counted just after the client could read it.
+	for deadline := time.Now().Add(ioTimeout); ; time.Sleep(time.Millisecond) {
+		n := f.r.Stream().Stats().BytesOut
+		if n == int64(len(want)) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("stream counts %d bytes out, want %d", n, len(want))
 		}
 	}
 }

@@ -61,7 +61,19 @@ type Reader struct {
 	gen      uint64   // the stream's newest path mark when the reader was made
 	path     []string // ... and its path (path.go)
 
-	// Owned by the goroutine calling Next.
+	// Direct delivery (sink.go): state, parkAt and leaving are guarded by
+	// the stream's parkMu; give, batch and back belong to whoever holds
+	// the cursor (the goroutine calling Next, or the deliverer).
+	sink    Sink
+	ready   chan struct{} // the deliverer hands the reader back
+	state   parkState
+	parkAt  int  // index in the stream's parked list plus one; 0: not there
+	leaving bool // the goroutine waits to have the reader back
+	give    int8
+	back    bool // the sink kept part of a batch: Next returns an empty one
+	batch   Batch
+
+	// Owned by the goroutine calling Next (or the deliverer, see above).
 	bufs  [maxBatchChunks][]byte
 	skips []time.Time // recent skips, for the disconnect policy
 
@@ -145,7 +157,9 @@ func (r *Reader) Info() ReaderInfo { return r.info }
 // A reader that is placed and still in the ring takes its batch under the
 // stream's shared lock, so a thousand readers woken by one append do not
 // queue for it; placing a reader (a new publisher, a keyframe wait, a skip)
-// takes the exclusive lock.
+// takes the exclusive lock. A reader with a sink that has read everything
+// parks (sink.go); once handed back it returns an empty batch if the sink
+// kept part of one, so that the sink's goroutine finishes it.
 func (r *Reader) Next(ctx context.Context) (Batch, error) {
 	s := r.s
 	for {
@@ -181,6 +195,21 @@ func (r *Reader) Next(ctx context.Context) (Batch, error) {
 			b := r.batchLocked(end)
 			s.mu.RUnlock()
 			return b, nil
+		}
+		if r.sink != nil {
+			s.parkLocked(r)
+			s.mu.RUnlock()
+			select {
+			case <-r.ready:
+			case <-ctx.Done():
+				s.unpark(r)
+				return Batch{}, ctx.Err()
+			}
+			if r.back {
+				r.back = false
+				return Batch{Offset: r.off}, nil
+			}
+			continue
 		}
 		wake := s.waitLocked()
 		s.mu.RUnlock()

@@ -118,6 +118,14 @@ type Stream struct {
 	skipBytes int64
 	cuts      map[string]int64 // readers disconnected, by reason
 	marks     []pathMark       // where the relay path of the bytes changes (path.go); never empty
+
+	// Direct delivery (sink.go).
+	appends    atomic.Uint64 // appends so far
+	nparked    atomic.Int32  // len(parked), read without parkMu
+	deliverMu  sync.Mutex    // one delivery at a time; guards delivering
+	parkMu     sync.Mutex    // guards parked and the readers' park state
+	parked     []*Reader     // readers with a sink waiting for data
+	delivering []*Reader     // the readers the delivery under way took
 }
 
 func newStream(h *Hub, name string, opts Options, static bool) *Stream {
@@ -188,8 +196,10 @@ func (s *Stream) append(pub *Publisher, p []byte, maxChunk int, ts *tsSession) {
 	if ts != nil {
 		s.updateTSLocked(ts, start, now)
 	}
+	s.appends.Add(1)
 	s.wakeLocked()
 	s.mu.Unlock()
+	s.deliver()
 }
 
 // waitLocked returns the channel that the next append closes. The shared
@@ -222,6 +232,7 @@ func (s *Stream) Close() {
 	pub := s.pub
 	s.mu.Unlock()
 	s.cancel()
+	s.handBackAll() // parked readers find the stream closed
 	if pub != nil {
 		pub.kick(ErrClosed)
 	}

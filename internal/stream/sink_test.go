@@ -1,0 +1,290 @@
+package stream
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/tsstream/tsstream/internal/mpegts"
+)
+
+// testSink stands for a viewer's socket: it takes what TryWrite gives
+// unless refuse says no to that call, in which case it takes the first
+// buffer only and keeps the rest for its goroutine (a short write).
+type testSink struct {
+	refuse func(call int) bool
+	hold   chan struct{} // when set, TryWrite waits for it to close
+
+	mu      sync.Mutex
+	calls   int
+	got     []byte
+	pending [][]byte
+}
+
+func (k *testSink) TryWrite(b Batch) bool {
+	if k.hold != nil {
+		<-k.hold
+	}
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	k.calls++
+	bufs := b.Bufs
+	if k.refuse != nil && k.refuse(k.calls) {
+		k.got = append(k.got, bufs[0]...)
+		k.pending = append(k.pending, bufs[1:]...)
+		return false
+	}
+	for _, p := range bufs {
+		k.got = append(k.got, p...)
+	}
+	return true
+}
+
+func (k *testSink) Calls() int {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	return k.calls
+}
+
+// play is the sink's goroutine: it writes what TryWrite left, then each
+// batch, until Next fails.
+func (k *testSink) play(ctx context.Context, r *Reader) error {
+	for {
+		b, err := r.Next(ctx)
+		if err != nil {
+			return err
+		}
+		k.mu.Lock()
+		for _, p := range k.pending {
+			k.got = append(k.got, p...)
+		}
+		k.pending = k.pending[:0]
+		for _, p := range b.Bufs {
+			k.got = append(k.got, p...)
+		}
+		k.mu.Unlock()
+	}
+}
+
+// waitParked waits until n readers of s are parked.
+func waitParked(t *testing.T, s *Stream, n int) {
+	t.Helper()
+	for deadline := time.Now().Add(5 * time.Second); s.nparked.Load() != int32(n); {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d readers parked, want %d", s.nparked.Load(), n)
+		}
+		time.Sleep(100 * time.Microsecond)
+	}
+}
+
+func TestSinkDeliversEveryByteInOrder(t *testing.T) {
+	h := newTestHub(t, Options{Format: mpegts.FormatRaw})
+	p, err := h.Publish("live", PublisherInfo{Protocol: "test"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const readers = 20
+	ctx, cancel := context.WithCancel(context.Background())
+	sinks := make([]*testSink, readers)
+	done := make(chan error, readers)
+	for i := range sinks {
+		r, err := h.NewReader("live", ReaderInfo{Protocol: "test"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		// Reader i's socket is short every (i%4+2)-th write; reader 0
+		// never is.
+		k := &testSink{refuse: func(call int) bool { return i > 0 && call%(i%4+2) == 0 }}
+		r.SetSink(k)
+		sinks[i] = k
+		go func() { done <- k.play(ctx, r) }()
+	}
+	s := p.s
+	var want []byte
+	for i := range 300 {
+		// Three chunks per append, so that a short write leaves whole
+		// buffers behind.
+		data := bytes.Repeat([]byte{byte(i), byte(i >> 8), 0x5a}, 100)
+		waitParked(t, s, readers) // so that each write goes the sink's way
+		s.append(p, data, 100, nil)
+		want = append(want, data...)
+	}
+	waitParked(t, s, readers)
+	cancel()
+	for range readers {
+		if err := <-done; !errors.Is(err, context.Canceled) {
+			t.Fatalf("reader ended with %v", err)
+		}
+	}
+	for i, k := range sinks {
+		if !bytes.Equal(k.got, want) {
+			t.Fatalf("reader %d: %d bytes, differing from the %d published", i, len(k.got), len(want))
+		}
+		if k.calls < 300 {
+			t.Fatalf("reader %d: TryWrite called %d times for 300 writes", i, k.calls)
+		}
+	}
+	if n := s.nparked.Load(); n != 0 {
+		t.Fatalf("%d readers still parked after they left", n)
+	}
+}
+
+func TestSinkParkedReaderSeesClose(t *testing.T) {
+	h := newTestHub(t, Options{Format: mpegts.FormatRaw})
+	p, _ := h.Publish("live", PublisherInfo{})
+	r, _ := h.NewReader("live", ReaderInfo{})
+	k := &testSink{}
+	r.SetSink(k)
+	done := make(chan error, 1)
+	go func() { done <- k.play(context.Background(), r) }()
+	waitParked(t, p.s, 1)
+	p.s.Close()
+	select {
+	case err := <-done:
+		if !errors.Is(err, ErrClosed) {
+			t.Fatalf("Next: %v, want ErrClosed", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("a parked reader did not see the stream close")
+	}
+}
+
+func TestSinkCancelWhileParked(t *testing.T) {
+	h := newTestHub(t, Options{Format: mpegts.FormatRaw})
+	p, _ := h.Publish("live", PublisherInfo{})
+	r, _ := h.NewReader("live", ReaderInfo{})
+	k := &testSink{}
+	r.SetSink(k)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- k.play(ctx, r) }()
+	s := p.s
+	waitParked(t, s, 1)
+	cancel()
+	if err := <-done; !errors.Is(err, context.Canceled) {
+		t.Fatalf("Next: %v", err)
+	}
+	if n := s.nparked.Load(); n != 0 {
+		t.Fatalf("%d parked after the reader left", n)
+	}
+	p.Write([]byte("after"))
+	if n := k.Calls(); n != 0 {
+		t.Fatalf("TryWrite called %d times for a reader that left", n)
+	}
+}
+
+// A reader whose context ends while the deliverer is writing to its sink
+// gets its Next back only once that write is over: the two never hold the
+// cursor at once.
+func TestSinkCancelDuringDelivery(t *testing.T) {
+	h := newTestHub(t, Options{Format: mpegts.FormatRaw})
+	p, _ := h.Publish("live", PublisherInfo{})
+	r, _ := h.NewReader("live", ReaderInfo{})
+	k := &testSink{hold: make(chan struct{})}
+	r.SetSink(k)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- k.play(ctx, r) }()
+	s := p.s
+	waitParked(t, s, 1)
+	wrote := make(chan struct{})
+	go func() {
+		p.Write([]byte("held"))
+		close(wrote)
+	}()
+	for s.nparked.Load() != 0 {
+		time.Sleep(100 * time.Microsecond) // the deliverer took the reader
+	}
+	cancel()
+	select {
+	case err := <-done:
+		t.Fatalf("Next returned (%v) while its sink was being written", err)
+	case <-time.After(50 * time.Millisecond):
+	}
+	close(k.hold)
+	if err := <-done; !errors.Is(err, context.Canceled) {
+		t.Fatalf("Next: %v", err)
+	}
+	<-wrote
+	if string(k.got) != "held" {
+		t.Fatalf("sink got %q", k.got)
+	}
+}
+
+// A parked reader whose publisher is replaced is handed back and placed at
+// the new publisher's data.
+func TestSinkReaderPlacedForNewPublisher(t *testing.T) {
+	h := newTestHub(t, Options{Format: mpegts.FormatTS})
+	p, _ := h.Publish("live", PublisherInfo{})
+	r, _ := h.NewReader("live", ReaderInfo{})
+	k := &testSink{}
+	r.SetSink(k)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go k.play(ctx, r)
+	s := p.s
+	first := tsPackets(0, 7)
+	p.Write(first)
+	waitParked(t, s, 1)
+	p.Close("done")
+	p2, err := h.Publish("live", PublisherInfo{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	second := tsPackets(100, 7)
+	p2.Write(second)
+	for deadline := time.Now().Add(5 * time.Second); ; {
+		k.mu.Lock()
+		got := bytes.Clone(k.got)
+		k.mu.Unlock()
+		if bytes.HasSuffix(got, second) && bytes.HasPrefix(got, first) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("reader got %d bytes, not the first publisher's then the second's", len(got))
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+func TestDeliveryAllocatesNothing(t *testing.T) {
+	h := newTestHub(t, Options{Format: mpegts.FormatTS})
+	p, _ := h.Publish("a", PublisherInfo{})
+	data := tsPackets(0, 7)
+	p.Write(data) // warm up: detection, first block
+	s := p.s
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var sinks []*countSink
+	for range 10 {
+		r, _ := h.NewReader("a", ReaderInfo{})
+		k := &countSink{}
+		r.SetSink(k)
+		sinks = append(sinks, k)
+		go func() {
+			for {
+				if _, err := r.Next(ctx); err != nil {
+					return
+				}
+			}
+		}()
+	}
+	p.Write(data)
+	waitParked(t, s, len(sinks))
+	allocs := testing.AllocsPerRun(1000, func() { p.Write(data) })
+	if allocs != 0 {
+		t.Fatalf("%.2f allocations per chunk delivered to 10 sinks, want 0", allocs)
+	}
+	if n := sinks[0].n.Load(); n < 1000 {
+		t.Fatalf("sink got %d batches, want at least 1000", n)
+	}
+}
+
+// countSink takes everything and counts the batches.
+type countSink struct{ n atomic.Int64 }
+
+func (k *countSink) TryWrite(Batch) bool { k.n.Add(1); return true }
