@@ -161,3 +161,17 @@ func (v *validator) playTokens(c *Config) {
 		}
 	}
 }
+
+// trustedProxies checks the proxy list: CIDRs, none that holds every
+// address (then any client could name its own).
+func (v *validator) trustedProxies(c *Config) {
+	for i, s := range c.TrustedProxies {
+		switch p, err := guard.ParseCIDR(s); {
+		case err != nil:
+			v.failf(indexPath("trusted_proxies", i), "%w", err)
+		case p.Bits() == 0:
+			v.failf(indexPath("trusted_proxies", i), "%q trusts every source, so any client could say who it is: list the proxies' addresses", s)
+		}
+	}
+	v.oneOf("forwarded_header", c.ForwardedHeader, []string{ForwardedXFF, ForwardedRFC7239})
+}

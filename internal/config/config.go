@@ -50,6 +50,18 @@ type Config struct {
 	// inherits StreamDefaults (use Config.Stream to read the result); Parse
 	// also copies stream_defaults into every key a stream leaves out.
 	Streams map[string]StreamOptions `yaml:"streams"`
+	// TrustedProxies lists the reverse proxies (CIDRs or addresses) whose
+	// ForwardedHeader names the client of an HTTP request: for a request
+	// from one of them, allow-lists, token addresses, connections per
+	// address and the log take the rightmost address in that header that
+	// is not itself a trusted proxy. From any other source the header is
+	// ignored. Default: none, every address is the connection's.
+	TrustedProxies []string `yaml:"trusted_proxies,omitempty"`
+	// ForwardedHeader is the header the trusted proxies write:
+	// x-forwarded-for (the default) or forwarded (RFC 7239, its for=).
+	// Only this one is read: a proxy passes the other on as the client
+	// wrote it.
+	ForwardedHeader string `yaml:"forwarded_header"`
 	// Auth holds publish keys, play tokens, allow-lists and API
 	// credentials; see "Securing a public node" in the README.
 	Auth Auth `yaml:"auth"`
@@ -205,6 +217,9 @@ const (
 	On  = "on"
 	Off = "off"
 
+	ForwardedXFF     = "x-forwarded-for"
+	ForwardedRFC7239 = "forwarded"
+
 	ProtoTCP = "tcp"
 	ProtoUDP = "udp"
 	ProtoWS  = "ws"
@@ -224,12 +239,13 @@ func Default() *Config {
 			ReadHeaderTimeout: Duration(10 * time.Second),
 			MaxHeaderBytes:    16 * KiB,
 		},
-		Monitor:        Monitor{ReportInterval: Duration(2 * time.Second)},
-		Ingest:         defaultIngest(stream),
-		Play:           defaultPlay(stream),
-		StreamDefaults: defaultStreamOptions(),
-		Streams:        map[string]StreamOptions{},
-		Limits:         defaultLimits(),
+		Monitor:         Monitor{ReportInterval: Duration(2 * time.Second)},
+		ForwardedHeader: ForwardedXFF,
+		Ingest:          defaultIngest(stream),
+		Play:            defaultPlay(stream),
+		StreamDefaults:  defaultStreamOptions(),
+		Streams:         map[string]StreamOptions{},
+		Limits:          defaultLimits(),
 	}
 }
 

@@ -110,6 +110,7 @@ func fullConfig() *Config {
 				Pull:      []string{"http://origin-1:8088/live/relayed.ts", "http://origin-2:8088/live/relayed.ts", "udp://@239.1.1.1:1234"},
 				PlayToken: "on", MaxViewers: 500, MaxPublishRate: 4_000_000, PublishIdleTimeout: sec(60)},
 		},
+		TrustedProxies: []string{"127.0.0.1", "::1"}, ForwardedHeader: "x-forwarded-for",
 		Auth: Auth{PublishKey: "all-streams-key", PublishAllow: []string{"127.0.0.0/8", "::1/128", "10.0.0.0/8"},
 			PublishDeny: []string{"10.9.0.0/16"}, TokenSecret: "0123456789abcdef0123456789abcdef",
 			PlayDeny: []string{"198.51.100.0/24"},

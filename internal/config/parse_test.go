@@ -17,7 +17,7 @@ var parseErrorTests = []struct {
 	want []string
 }{
 	{"unknown top key", "log_level: info\nlisen: ':1'\n", []string{
-		"tsstream.yaml:2: lisen: unknown key (known: name, log_level, default_stream, shutdown_timeout, max_hops, http, monitor, ingest, play, stream_defaults, streams, auth, limits, pulls)",
+		"tsstream.yaml:2: lisen: unknown key (known: name, log_level, default_stream, shutdown_timeout, max_hops, http, monitor, ingest, play, stream_defaults, streams, trusted_proxies, forwarded_header, auth, limits, pulls)",
 	}},
 	{"unknown nested key", "name: n\nlog_level: info\n\nhttp:\n  lisen: ':8080'\n", []string{
 		"tsstream.yaml:5: http.lisen: unknown key (known: listen, read_header_timeout, max_header_bytes, reuse_port, tls_cert, tls_key)",
@@ -44,6 +44,13 @@ var parseErrorTests = []struct {
 		`tsstream.yaml:2: auth.publish_allow[0]: "10.0.0.0/33" is not a CIDR such as 10.0.0.0/8 or 2001:db8::/32`,
 		`tsstream.yaml:3: auth.play_deny[0]: "localhost" is not a CIDR (10.0.0.0/8, 2001:db8::/32) or an address`,
 		`tsstream.yaml:5: limits.conns_per_ip_exempt[0]: "::ffff:1.2.3.4/8": an IPv4-mapped prefix needs at least /96`,
+	}},
+	{"bad trusted proxies", "trusted_proxies: [127.0.0.1, 10.0.0.0/40, 0.0.0.0/0, '::/0', example.com]\nforwarded_header: X-Real-IP\n", []string{
+		`tsstream.yaml:1: trusted_proxies[1]: "10.0.0.0/40" is not a CIDR such as 10.0.0.0/8 or 2001:db8::/32`,
+		`tsstream.yaml:1: trusted_proxies[2]: "0.0.0.0/0" trusts every source, so any client could say who it is: list the proxies' addresses`,
+		`tsstream.yaml:1: trusted_proxies[3]: "::/0" trusts every source, so any client could say who it is: list the proxies' addresses`,
+		`tsstream.yaml:1: trusted_proxies[4]: "example.com" is not a CIDR (10.0.0.0/8, 2001:db8::/32) or an address`,
+		`tsstream.yaml:2: forwarded_header: "X-Real-IP" is not one of x-forwarded-for, forwarded`,
 	}},
 	{"tokens without a secret", "streams:\n  cam1:\n    play_token: \"on\"\n", []string{
 		`tsstream.yaml: auth.token_secret: required: a stream has play_token: "on" (openssl rand -hex 32 makes a secret)`,
@@ -113,7 +120,7 @@ var parseErrorTests = []struct {
 		`tsstream.yaml:5: streams.cam1.takeover: expected true or false, got "maybe"`,
 		`tsstream.yaml:5: streams.cam1.format: "mp4" is not one of auto, ts, raw`,
 		"tsstream.yaml:6: play[0].protocol: required: ws (WebSocket on any path) or tcp (raw TS to each connection)",
-		"tsstream.yaml:7: bogus: unknown key (known: name, log_level, default_stream, shutdown_timeout, max_hops, http, monitor, ingest, play, stream_defaults, streams, auth, limits, pulls)",
+		"tsstream.yaml:7: bogus: unknown key (known: name, log_level, default_stream, shutdown_timeout, max_hops, http, monitor, ingest, play, stream_defaults, streams, trusted_proxies, forwarded_header, auth, limits, pulls)",
 	}},
 	{"syntax error", "log_level: info\nhttp: {listen: ':1'\nname: x\n", []string{
 		"tsstream.yaml:2: invalid YAML: did not find expected ',' or '}'",

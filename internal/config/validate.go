@@ -68,6 +68,7 @@ func (c *Config) check() []*Error {
 	v.listeners(c.listeners())
 	tokens, _ := c.tokenStreams()
 	v.auth(&c.Auth, tokens)
+	v.trustedProxies(c)
 	v.limits(&c.Limits)
 	v.playTokens(c)
 	v.tls(c)

@@ -32,6 +32,14 @@ type Policy struct {
 	// password. None set: reading is open, writing only from loopback.
 	APIToken, APIUser, APIPassword string
 
+	// TrustedProxies are the reverse proxies whose ForwardedHeader
+	// (HeaderXForwardedFor, the default, or HeaderForwarded) names the
+	// client of an HTTP request (see forwarded.go). Their connections are
+	// not counted against ConnsPerIP on accept; each play and publish
+	// request they forward is, by its client's address.
+	TrustedProxies  []netip.Prefix
+	ForwardedHeader string
+
 	// Limits; zero or negative means none.
 	MaxStreams int
 	MaxViewers int // viewers of all streams

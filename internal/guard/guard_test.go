@@ -121,11 +121,12 @@ func TestPublish(t *testing.T) {
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			g := New(Config{Policy: tt.p})
-			err := g.Publish(request("POST", tt.url, tt.remote), strings.TrimPrefix(strings.Split(tt.url, "?")[0], "/publish/"))
+			release, err := g.Publish(request("POST", tt.url, tt.remote), strings.TrimPrefix(strings.Split(tt.url, "?")[0], "/publish/"))
 			if tt.status == 0 {
 				if err != nil {
 					t.Fatalf("refused: %v", err)
 				}
+				release()
 				return
 			}
 			r, ok := err.(*Refusal)

@@ -4,48 +4,66 @@ import (
 	"crypto/subtle"
 	"errors"
 	"net/http"
-	"net/netip"
 	"strings"
 )
 
 // The HTTP checks take the client's address from the connection
-// (Request.RemoteAddr), never from headers such as X-Forwarded-For, which
-// any client can write.
+// (Request.RemoteAddr), or, when that is a trusted proxy, from the header
+// it forwards (see forwarded.go); never from a header a client wrote to
+// the node directly.
 
 // Publish checks an HTTP publish of stream: a denied source gets 403; a
 // stream with a key (its own or the global one) needs ?key=, 401 without
 // and 403 with a wrong one; with no key set only sources in the publish
-// allow-list (default loopback) may publish.
-func (g *Guard) Publish(r *http.Request, stream string) error {
+// allow-list (default loopback) may publish. A publisher that came through
+// a trusted proxy also takes a place in ConnsPerIP by its own address;
+// release gives it back when the publisher ends.
+func (g *Guard) Publish(r *http.Request, stream string) (release func(), err error) {
 	p := g.Policy()
-	ip := AddrOfString(r.RemoteAddr)
+	c := g.client(p, r)
+	ip := c.Addr
 	if p.Publish.Denies(ip) {
 		g.logged.warn("publish-deny "+ip.String(), "publisher refused: source denied",
-			"stream", stream, "remote", r.RemoteAddr, "setting", "auth.publish_deny")
-		return g.refuse(PublishSource, http.StatusForbidden, "publishing from %s is denied (auth.publish_deny)", ip)
+			"stream", stream, "remote", c, "setting", "auth.publish_deny")
+		return nil, g.refuse(PublishSource, http.StatusForbidden, "publishing from %s is denied (auth.publish_deny)", ip)
 	}
 	own := p.stream(stream).Key
 	if own != "" || p.PublishKey != "" {
 		key := r.URL.Query().Get("key")
 		switch {
 		case key == "":
-			return g.refuse(PublishKeyMissing, http.StatusUnauthorized,
+			return nil, g.refuse(PublishKeyMissing, http.StatusUnauthorized,
 				"stream %q needs a publish key: add ?key=KEY to the publish URL", stream)
 		case !keyEqual(key, own) && !keyEqual(key, p.PublishKey):
 			g.logged.warn("publish-key "+ip.String(), "publisher refused: wrong key",
-				"stream", stream, "remote", r.RemoteAddr)
-			return g.refuse(PublishKeyWrong, http.StatusForbidden, "wrong publish key for stream %q", stream)
+				"stream", stream, "remote", c)
+			return nil, g.refuse(PublishKeyWrong, http.StatusForbidden, "wrong publish key for stream %q", stream)
 		}
-		return g.admitStream(p, stream)
-	}
-	if !p.Publish.Allows(ip) {
+	} else if !p.Publish.Allows(ip) {
 		g.logged.warn("publish-source "+ip.String(), "publisher refused: no key is set and the source is not allowed to publish without one",
-			"stream", stream, "remote", r.RemoteAddr, "setting", "auth.publish_key")
-		return g.refuse(PublishSource, http.StatusForbidden,
+			"stream", stream, "remote", c, "setting", "auth.publish_key")
+		return nil, g.refuse(PublishSource, http.StatusForbidden,
 			"publishing from %s needs a key: set auth.publish_key (or streams.%s.publish_key) in the config "+
 				"and add ?key=KEY to the publish URL, or list the source in auth.publish_allow", ip, stream)
 	}
-	return g.admitStream(p, stream)
+	if err := g.admitStream(p, stream); err != nil {
+		return nil, err
+	}
+	return g.admitProxied(p, c)
+}
+
+// admitProxied counts a request that came through a trusted proxy against
+// ConnsPerIP by its client's address: the proxy's connections are not
+// counted on accept.
+func (g *Guard) admitProxied(p *Policy, c Client) (release func(), err error) {
+	if !c.Proxied {
+		return func() {}, nil
+	}
+	release, err = g.admitConn(p, c.Addr)
+	if err != nil {
+		g.logged.warn("conns "+c.Addr.String(), "request refused", "remote", c, "err", err)
+	}
+	return release, err
 }
 
 // keyEqual compares a given key with a configured one in constant time; an
@@ -59,12 +77,14 @@ func keyEqual(given, want string) bool {
 
 // Play checks a viewer of stream (any HTTP play URL, WebSocket too): the
 // play allow/deny lists, the token when the stream needs one (?token=;
-// 401 without, 403 bad or expired), the stream and viewer limits. release
-// must be called when the viewer ends.
+// 401 without, 403 bad or expired), the stream and viewer limits, and, for
+// a viewer that came through a trusted proxy, ConnsPerIP by its address.
+// release must be called when the viewer ends.
 func (g *Guard) Play(r *http.Request, stream string) (release func(), err error) {
 	p := g.Policy()
-	ip := AddrOfString(r.RemoteAddr)
-	if err := g.checkPlaySource(p, ip, stream); err != nil {
+	c := g.client(p, r)
+	ip := c.Addr
+	if err := g.checkPlaySource(p, c, stream); err != nil {
 		return nil, err
 	}
 	if p.stream(stream).Token {
@@ -81,7 +101,16 @@ func (g *Guard) Play(r *http.Request, stream string) (release func(), err error)
 	if err := g.admitStream(p, stream); err != nil {
 		return nil, err
 	}
-	return g.admitViewer(p, stream)
+	releaseConn, err := g.admitProxied(p, c)
+	if err != nil {
+		return nil, err
+	}
+	releaseViewer, err := g.admitViewer(p, stream)
+	if err != nil {
+		releaseConn()
+		return nil, err
+	}
+	return func() { releaseViewer(); releaseConn() }, nil
 }
 
 // StreamInfo checks a request for one stream's API entry, which the play
@@ -94,7 +123,7 @@ func (g *Guard) StreamInfo(r *http.Request, stream string) error {
 		return nil
 	}
 	p := g.Policy()
-	ip := AddrOfString(r.RemoteAddr)
+	ip := g.client(p, r).Addr
 	if !p.Play.Allows(ip) {
 		return apiErr
 	}
@@ -105,12 +134,13 @@ func (g *Guard) StreamInfo(r *http.Request, stream string) error {
 	return nil
 }
 
-func (g *Guard) checkPlaySource(p *Policy, ip netip.Addr, stream string) error {
+func (g *Guard) checkPlaySource(p *Policy, c Client, stream string) error {
+	ip := c.Addr
 	if p.Play.Allows(ip) {
 		return nil
 	}
 	g.logged.warn("play-source "+ip.String(), "viewer refused: source not allowed to play",
-		"stream", stream, "remote", ip, "setting", "auth.play_allow, auth.play_deny")
+		"stream", stream, "remote", c, "setting", "auth.play_allow, auth.play_deny")
 	return g.refuse(PlaySource, http.StatusForbidden, "playing from %s is not allowed (auth.play_allow, auth.play_deny)", ip)
 }
 
@@ -121,21 +151,33 @@ func (g *Guard) checkPlaySource(p *Policy, ip netip.Addr, stream string) error {
 // loopback only.
 func (g *Guard) API(r *http.Request, write bool) error {
 	p := g.Policy()
-	if p.APIToken == "" && p.APIUser == "" {
-		if write && !AddrOfString(r.RemoteAddr).IsLoopback() {
+	if !p.hasAPICredentials() {
+		if write && !g.client(p, r).Addr.IsLoopback() {
 			return g.refuse(APIAuth, http.StatusForbidden,
 				"changing the node from another host needs credentials: set auth.api_token or auth.api_user and auth.api_password")
 		}
 		return nil
 	}
-	if tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer "); ok && keyEqual(tok, p.APIToken) {
-		return nil
-	}
-	if user, pass, ok := r.BasicAuth(); ok && p.APIUser != "" &&
-		keyEqual(user, p.APIUser) && keyEqual(pass, p.APIPassword) {
+	if p.apiCredentials(r) {
 		return nil
 	}
 	return g.refuse(APIAuth, http.StatusUnauthorized, "this node's API needs credentials (bearer token or basic auth)")
+}
+
+func (p *Policy) hasAPICredentials() bool { return p.APIToken != "" || p.APIUser != "" }
+
+// apiCredentials reports whether r carries the API token or the API user
+// and password.
+func (p *Policy) apiCredentials(r *http.Request) bool {
+	if tok, ok := bearer(r); ok && keyEqual(tok, p.APIToken) {
+		return true
+	}
+	user, pass, ok := r.BasicAuth()
+	return ok && p.APIUser != "" && keyEqual(user, p.APIUser) && keyEqual(pass, p.APIPassword)
+}
+
+func bearer(r *http.Request) (string, bool) {
+	return strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
 }
 
 // ViewerMaxMessage is the largest WebSocket message a viewer may send; 0

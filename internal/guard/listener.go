@@ -10,10 +10,11 @@ import (
 
 // Role says what a listener is for, and so what Listen checks on accept.
 type Role struct {
-	// Kind is "http" (connections per IP only; the handlers check the
-	// rest), "ingest" (the ingest allow-list Policy.Ingest[Index], and the
-	// publisher's idle timeout and rate ceiling for Stream) or "play" (a
-	// raw TCP play listener of Stream: the play lists and viewer limits).
+	// Kind is "http" (connections per IP only, trusted proxies not
+	// counted; the handlers check the rest), "ingest" (the ingest
+	// allow-list Policy.Ingest[Index], and the publisher's idle timeout
+	// and rate ceiling for Stream) or "play" (a raw TCP play listener of
+	// Stream: the play lists and viewer limits).
 	Kind   string
 	Index  int
 	Stream string
@@ -63,7 +64,7 @@ func (g *Guard) admit(c net.Conn, role Role) net.Conn {
 			return nil
 		}
 	case RolePlay:
-		if g.checkPlaySource(p, ip, role.Stream) != nil {
+		if g.checkPlaySource(p, Client{Addr: ip, Peer: ip}, role.Stream) != nil {
 			return nil
 		}
 		if p.stream(role.Stream).Token {
@@ -74,7 +75,15 @@ func (g *Guard) admit(c net.Conn, role Role) net.Conn {
 			return nil
 		}
 	}
-	release, err := g.admitConn(p, ip)
+	var release func()
+	var err error
+	if role.Kind == RoleHTTP && inPrefixes(p.TrustedProxies, ip) {
+		// A proxy carries many clients on its connections: its requests
+		// are counted by client (see Play and Publish).
+		release = func() {}
+	} else {
+		release, err = g.admitConn(p, ip)
+	}
 	if err != nil {
 		g.logged.warn("conns "+ip.String(), "connection refused", "remote", ip, "err", err)
 		return nil

@@ -29,7 +29,7 @@ func (s *Server) live(w http.ResponseWriter, r *http.Request) {
 	// node is among them, serving would close a loop.
 	via := relayPath(r.Header.Get(pathHeader))
 	if err := s.checkPath(via); err != nil {
-		s.log().Warn("viewer refused", "stream", name, "remote", r.RemoteAddr, "err", err)
+		s.log().Warn("viewer refused", "stream", name, "remote", s.remote(r), "err", err)
 		httpError(w, err)
 		return
 	}
@@ -50,7 +50,7 @@ func (s *Server) live(w http.ResponseWriter, r *http.Request) {
 	}
 	// A relay's reader ends where the stream's relay path changes, so that
 	// the relay asks again and hears the new path (see stream/path.go).
-	info := stream.ReaderInfo{Protocol: "http", Remote: r.RemoteAddr, Relay: len(via) > 0}
+	info := stream.ReaderInfo{Protocol: "http", Remote: s.remote(r), Relay: len(via) > 0}
 	var (
 		rd    *stream.Reader
 		start int64
@@ -134,7 +134,7 @@ func (s *Server) live(w http.ResponseWriter, r *http.Request) {
 	}
 	if s.play(conn, brw.Reader, rd, f, discardUntilClosed) == playout.ReasonPathChanged {
 		s.log().Info("relay told to ask again: the stream's relay path changed", "stream", name,
-			"remote", r.RemoteAddr, "via", strings.Join(via, ","), "path", strings.Join(path, ","),
+			"remote", info.Remote, "via", strings.Join(via, ","), "path", strings.Join(path, ","),
 			"new_path", strings.Join(s.dataPath(rd.Stream().Path()), ","))
 	}
 }

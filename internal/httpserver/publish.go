@@ -21,16 +21,19 @@ func (s *Server) publish(w http.ResponseWriter, r *http.Request) {
 	name := r.PathValue("stream")
 	path := relayPath(r.Header.Get(pathHeader))
 	var p *stream.Publisher
+	remote := s.remote(r)
+	release := func() {}
 	err := s.checkPath(path)
 	if err == nil && s.Guard != nil {
-		err = s.Guard.Publish(r, name)
+		release, err = s.Guard.Publish(r, name)
 	}
 	if err == nil {
-		p, err = s.Hub.Publish(name, stream.PublisherInfo{Protocol: "http", Remote: r.RemoteAddr, Path: path})
+		defer release()
+		p, err = s.Hub.Publish(name, stream.PublisherInfo{Protocol: "http", Remote: remote, Path: path})
 	}
 	if err != nil {
 		if !errors.As(err, new(*guard.Refusal)) { // the guard logs its own, rate-limited
-			s.log().Warn("publisher refused", "stream", name, "protocol", "http", "remote", r.RemoteAddr, "err", err)
+			s.log().Warn("publisher refused", "stream", name, "protocol", "http", "remote", remote, "err", err)
 		}
 		// Answer now and hang up: draining the refused body first (what
 		// net/http does) would keep ffmpeg streaming into nothing.

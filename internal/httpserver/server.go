@@ -206,6 +206,20 @@ func (s *Server) WebSocketOnly(name string) http.Handler {
 // Wait blocks until every hijacked viewer connection has ended.
 func (s *Server) Wait() { s.viewers.Wait() }
 
+// remote names where r came from, for logs and the API: its peer
+// ("host:port"), or the client a trusted proxy forwarded with the proxy
+// ("203.0.113.7 (proxy 127.0.0.1:41000)").
+func (s *Server) remote(r *http.Request) string {
+	if s.Guard == nil {
+		return r.RemoteAddr
+	}
+	c := s.Guard.ClientOf(r)
+	if !c.Proxied || c.Addr == c.Peer {
+		return r.RemoteAddr
+	}
+	return c.Addr.String() + " (proxy " + r.RemoteAddr + ")"
+}
+
 func (s *Server) log() *slog.Logger {
 	if s.Log == nil {
 		return slog.New(slog.DiscardHandler)

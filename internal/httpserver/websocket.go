@@ -48,7 +48,8 @@ func (s *Server) serveWebSocket(w http.ResponseWriter, r *http.Request, name str
 	defer release()
 	via := relayPath(r.Header.Get(pathHeader))
 	wait := s.demand(name, via)
-	rd, err := s.Hub.NewReader(name, stream.ReaderInfo{Protocol: "ws", Remote: r.RemoteAddr})
+	remote := s.remote(r)
+	rd, err := s.Hub.NewReader(name, stream.ReaderInfo{Protocol: "ws", Remote: remote})
 	if err != nil {
 		httpError(w, err)
 		return
@@ -56,7 +57,7 @@ func (s *Server) serveWebSocket(w http.ResponseWriter, r *http.Request, name str
 	conn, br, err := websocket.Upgrade(w, r, nil)
 	if err != nil {
 		rd.Close("handshake failed")
-		s.log().Debug("websocket handshake failed", "remote", r.RemoteAddr, "err", err)
+		s.log().Debug("websocket handshake failed", "remote", remote, "err", err)
 		return
 	}
 	// A stream pulled on demand may fail to start: the viewer learns why

@@ -37,8 +37,12 @@ type Collector struct {
 	Self      func() Report      // this node's own state, shown with the others; nil: none
 	ValidName func(string) error // checks reported node names; nil accepts any
 	MaxNodes  int                // reporting nodes kept at once; zero means 256
-	Now       func() time.Time   // nil is time.Now
-	Log       *slog.Logger       // nil discards
+	// Client returns the address a report came from, as the cluster view
+	// shows it (behind a trusted proxy, the forwarded one); nil: the
+	// connection's host.
+	Client func(*http.Request) string
+	Now    func() time.Time // nil is time.Now
+	Log    *slog.Logger     // nil discards
 
 	mu    sync.Mutex // guards nodes
 	nodes map[string]*entry
@@ -91,6 +95,9 @@ func (c *Collector) receive(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	host, _, _ := net.SplitHostPort(r.RemoteAddr)
+	if c.Client != nil {
+		host = c.Client(r)
+	}
 	if err := c.record(rep, host); err != nil {
 		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"error": err.Error()})
 		return

@@ -24,6 +24,8 @@ func newPolicy(cfg *config.Config) *guard.Policy {
 		APIToken:         a.APIToken,
 		APIUser:          a.APIUser,
 		APIPassword:      a.APIPassword,
+		TrustedProxies:   cidrs(cfg.TrustedProxies, nil),
+		ForwardedHeader:  guard.HeaderXForwardedFor,
 		MaxStreams:       l.MaxStreams,
 		MaxViewers:       l.MaxViewers,
 		ConnsPerIP:       l.ConnsPerIP,
@@ -34,6 +36,9 @@ func newPolicy(cfg *config.Config) *guard.Policy {
 			return guard.StreamPolicy{Key: o.PublishKey, Token: o.PlayToken == config.On, MaxViewers: o.MaxViewers,
 				MaxRate: int64(o.MaxPublishRate), IdleTimeout: time.Duration(o.PublishIdleTimeout)}
 		},
+	}
+	if cfg.ForwardedHeader == config.ForwardedRFC7239 {
+		p.ForwardedHeader = guard.HeaderForwarded
 	}
 	for i, in := range cfg.Ingest {
 		p.Ingest = append(p.Ingest, guard.ACL{Allow: cidrs(in.Allow, guard.Loopback), Deny: cidrs(in.Deny, nil),

@@ -1,6 +1,7 @@
 package node
 
 import (
+	"net/http"
 	"time"
 
 	"github.com/tsstream/tsstream/internal/config"
@@ -11,7 +12,8 @@ import (
 // newCollector is the node's monitor side: every node shows the nodes that
 // report to it, itself included.
 func (n *Node) newCollector() *monitor.Collector {
-	return &monitor.Collector{Self: n.report, ValidName: config.ValidStreamName, Log: n.log}
+	return &monitor.Collector{Self: n.report, ValidName: config.ValidStreamName, Log: n.log,
+		Client: func(r *http.Request) string { return n.guard.ClientOf(r).Addr.String() }}
 }
 
 // startReporter reports to the configured monitor, if any.
