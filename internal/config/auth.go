@@ -36,6 +36,14 @@ type Auth struct {
 	// API, /metrics and the dashboard accept (with or instead of APIToken).
 	APIUser     string `yaml:"api_user"`
 	APIPassword string `yaml:"api_password"`
+	// ReportToken, when set, is the bearer token every node reporting to
+	// this one (with monitor.report_token) must send, from every source;
+	// the API credentials are accepted too. Without it and without API
+	// credentials, only ReportAllow may report.
+	ReportToken string `yaml:"report_token"`
+	// ReportAllow lists the CIDRs that may report to this node without a
+	// token while none is set. Default (absent): loopback only.
+	ReportAllow []string `yaml:"report_allow,omitempty"`
 }
 
 // Limits bound what one node takes on. Every field has a default; zero
@@ -88,6 +96,8 @@ func (v *validator) auth(a *Auth, tokensWanted bool) {
 	if tokensWanted && a.TokenSecret == "" {
 		v.failf("auth.token_secret", "required: a stream has play_token: \"on\" (openssl rand -hex 32 makes a secret)")
 	}
+	v.cidrs("auth.report_allow", a.ReportAllow, true)
+	v.headerToken("auth.report_token", a.ReportToken)
 	if (a.APIUser == "") != (a.APIPassword == "") {
 		v.failf("auth.api_password", "set auth.api_user and auth.api_password together").alt = "auth.api_user"
 	}
@@ -158,6 +168,17 @@ func (v *validator) playTokens(c *Config) {
 		if p.Protocol == ProtoTCP && c.Stream(p.Stream).PlayToken == On {
 			v.failf(indexPath("play", i)+".protocol", "stream %q needs play tokens, which raw TCP cannot carry: "+
 				"play it over HTTP-TS or WebSocket, or set play_token: \"off\" for it", p.Stream)
+		}
+	}
+}
+
+// headerToken checks a secret sent in an Authorization header: visible
+// ASCII, no spaces.
+func (v *validator) headerToken(path, tok string) {
+	for _, c := range tok {
+		if c <= ' ' || c > '~' {
+			v.failf(path, "use visible ASCII characters only, no spaces (openssl rand -hex 32 makes one)")
+			return
 		}
 	}
 }

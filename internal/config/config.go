@@ -102,6 +102,11 @@ type Monitor struct {
 	// ReportInterval is how often to report (default 2s, 1s to 1m). The
 	// monitor marks a node stale after three intervals without a report.
 	ReportInterval Duration `yaml:"report_interval"`
+	// ReportToken is sent with every report as a bearer token: the
+	// monitor's auth.report_token (default "": none; a user and password
+	// in ReportTo are sent as basic auth, for a monitor that takes its API
+	// credentials). A reload applies it.
+	ReportToken string `yaml:"report_token"`
 }
 
 // Ingest is a listener that receives a published stream over TCP and/or UDP.

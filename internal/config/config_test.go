@@ -80,7 +80,7 @@ func fullConfig() *Config {
 		MaxHops:         4,
 		HTTP: HTTP{Listen: "127.0.0.1:8080", ReadHeaderTimeout: sec(5), MaxHeaderBytes: 32 * 1024, ReusePort: true,
 			TLSCert: "/etc/tsstream/cert.pem", TLSKey: "/etc/tsstream/key.pem"},
-		Monitor: Monitor{ReportTo: "http://monitor:8088", ReportInterval: sec(5)},
+		Monitor: Monitor{ReportTo: "http://monitor:8088", ReportInterval: sec(5), ReportToken: "cluster-report-key"},
 		Ingest: []Ingest{
 			{Listen: ":9001", Stream: "main", Protocols: []string{"tcp", "udp"}},
 			{Listen: "0.0.0.0:9002", Stream: "cam1", Protocols: []string{"udp"},
@@ -114,7 +114,8 @@ func fullConfig() *Config {
 		Auth: Auth{PublishKey: "all-streams-key", PublishAllow: []string{"127.0.0.0/8", "::1/128", "10.0.0.0/8"},
 			PublishDeny: []string{"10.9.0.0/16"}, TokenSecret: "0123456789abcdef0123456789abcdef",
 			PlayDeny: []string{"198.51.100.0/24"},
-			APIToken: "api-secret", APIUser: "admin", APIPassword: "admin-secret"},
+			APIToken: "api-secret", APIUser: "admin", APIPassword: "admin-secret",
+			ReportToken: "cluster-report-key", ReportAllow: []string{"127.0.0.0/8", "10.0.0.0/8"}},
 		Limits: Limits{MaxStreams: 100, MaxViewers: 5000, ConnsPerIP: 50,
 			ConnsPerIPExempt: []string{"127.0.0.0/8"}, ViewerMaxMessage: 1024},
 		Pulls: []Pull{

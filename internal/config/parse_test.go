@@ -52,6 +52,11 @@ var parseErrorTests = []struct {
 		`tsstream.yaml:1: trusted_proxies[4]: "example.com" is not a CIDR (10.0.0.0/8, 2001:db8::/32) or an address`,
 		`tsstream.yaml:2: forwarded_header: "X-Real-IP" is not one of x-forwarded-for, forwarded`,
 	}},
+	{"bad report settings", "monitor:\n  report_token: \"two words\"\nauth:\n  report_token: \"tab\\there\"\n  report_allow: []\n", []string{
+		`tsstream.yaml:2: monitor.report_token: use visible ASCII characters only, no spaces (openssl rand -hex 32 makes one)`,
+		`tsstream.yaml:4: auth.report_token: use visible ASCII characters only, no spaces (openssl rand -hex 32 makes one)`,
+		`tsstream.yaml:5: auth.report_allow: an empty list: leave the key out for the default (loopback), or list sources; ["0.0.0.0/0", "::/0"] allows every source`,
+	}},
 	{"tokens without a secret", "streams:\n  cam1:\n    play_token: \"on\"\n", []string{
 		`tsstream.yaml: auth.token_secret: required: a stream has play_token: "on" (openssl rand -hex 32 makes a secret)`,
 	}},

@@ -104,6 +104,7 @@ func (v *validator) monitor(m *Monitor) {
 	if m.ReportInterval < Duration(time.Second) || m.ReportInterval > Duration(time.Minute) {
 		v.failf("monitor.report_interval", "%s is out of range: 1s to 1m", m.ReportInterval)
 	}
+	v.headerToken("monitor.report_token", m.ReportToken)
 }
 
 // ingest checks an ingest listener; a stream equal to def is checked as

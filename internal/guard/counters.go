@@ -24,13 +24,14 @@ const (
 	ViewerMessage                   // a WebSocket viewer sent a frame that is too big or bad
 	PublishRate                     // a publisher above max_publish_rate (UDP: per datagram)
 	PublishIdle                     // a publisher silent for publish_idle_timeout
+	ReportAuth                      // a monitor report without the report token or API credentials
 	numReasons
 )
 
 var reasonNames = [numReasons]string{
 	"publish_key_missing", "publish_key_wrong", "publish_source", "ingest_source", "play_source",
 	"token_missing", "token_invalid", "token_expired", "api_auth", "max_streams", "max_viewers",
-	"max_stream_viewers", "conns_per_ip", "viewer_message", "publish_rate", "publish_idle",
+	"max_stream_viewers", "conns_per_ip", "viewer_message", "publish_rate", "publish_idle", "report_auth",
 }
 
 func (r Reason) String() string {

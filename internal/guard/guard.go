@@ -31,6 +31,11 @@ type Policy struct {
 	// API credentials: a bearer token, and/or basic-auth user and
 	// password. None set: reading is open, writing only from loopback.
 	APIToken, APIUser, APIPassword string
+	// ReportToken is the bearer token monitor reports need (API
+	// credentials do too). With neither set, only sources in ReportAllow
+	// (empty: loopback) may report.
+	ReportToken string
+	ReportAllow []netip.Prefix
 
 	// TrustedProxies are the reverse proxies whose ForwardedHeader
 	// (HeaderXForwardedFor, the default, or HeaderForwarded) names the

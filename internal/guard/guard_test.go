@@ -229,3 +229,71 @@ func TestAPI(t *testing.T) {
 		})
 	}
 }
+
+// TestReport: monitor reports need the report token (or the API
+// credentials) once one is set, from every source; with none set only
+// auth.report_allow (default loopback, behind a trusted proxy the
+// forwarded client) may report. The report token opens nothing else.
+func TestReport(t *testing.T) {
+	open := &Policy{}
+	allowed := &Policy{ReportAllow: MustCIDRs([]string{"10.0.0.0/8"})}
+	token := &Policy{ReportToken: "r3p"}
+	api := &Policy{APIToken: "api-t", APIUser: "u", APIPassword: "p"}
+	proxied := &Policy{TrustedProxies: MustCIDRs([]string{"127.0.0.1"})}
+	bearer := func(tok string) func(*http.Request) {
+		return func(r *http.Request) { r.Header.Set("Authorization", "Bearer "+tok) }
+	}
+	for _, tt := range []struct {
+		name   string
+		p      *Policy
+		remote string
+		auth   func(*http.Request)
+		ok     bool
+		msg    string
+	}{
+		{"none set, loopback", open, "127.0.0.1:1", nil, true, ""},
+		{"none set, ipv6 loopback", open, "[::1]:1", nil, true, ""},
+		{"none set, from afar", open, "192.0.2.1:1", nil, false, "set auth.report_token"},
+		{"report_allow", allowed, "10.1.2.3:1", nil, true, ""},
+		{"report_allow replaces loopback", allowed, "127.0.0.1:1", nil, false, "auth.report_allow"},
+		{"token set, none sent, loopback", token, "127.0.0.1:1", nil, false, "monitor.report_token"},
+		{"token set, right", token, "192.0.2.1:1", bearer("r3p"), true, ""},
+		{"token set, wrong", token, "192.0.2.1:1", bearer("r3"), false, ""},
+		{"token set, as basic auth", token, "192.0.2.1:1", func(r *http.Request) { r.SetBasicAuth("x", "r3p") }, false, ""},
+		{"api token", api, "192.0.2.1:1", bearer("api-t"), true, ""},
+		{"api basic auth", api, "192.0.2.1:1", func(r *http.Request) { r.SetBasicAuth("u", "p") }, true, ""},
+		{"api credentials set, none sent, loopback", api, "127.0.0.1:1", nil, false, ""},
+		{"forwarded for a remote client", proxied, "127.0.0.1:1",
+			func(r *http.Request) { r.Header.Set("X-Forwarded-For", "203.0.113.5") }, false, "203.0.113.5"},
+		{"forwarded for loopback spoofed", proxied, "127.0.0.1:1",
+			func(r *http.Request) { r.Header.Set("X-Forwarded-For", "127.0.0.1, 203.0.113.5") }, false, ""},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			r := request("POST", "/api/v1/reports", tt.remote)
+			if tt.auth != nil {
+				tt.auth(r)
+			}
+			g := New(Config{Policy: tt.p})
+			err := g.Report(r)
+			if tt.ok {
+				if err != nil {
+					t.Fatalf("refused: %v", err)
+				}
+				return
+			}
+			ref, isRef := err.(*Refusal)
+			if !isRef || ref.Status != http.StatusUnauthorized || ref.Reason != ReportAuth || !strings.Contains(ref.Msg, tt.msg) {
+				t.Fatalf("got %v, want 401 report_auth with %q", err, tt.msg)
+			}
+			if g.Refused(ReportAuth) != 1 {
+				t.Errorf("counted %d times", g.Refused(ReportAuth))
+			}
+		})
+	}
+	g := New(Config{Policy: &Policy{ReportToken: "r3p", APIToken: "api-t"}})
+	r := request("GET", "/api/v1/streams", "192.0.2.1:1")
+	r.Header.Set("Authorization", "Bearer r3p")
+	if err := g.API(r, false); err == nil {
+		t.Error("the report token opened the API")
+	}
+}

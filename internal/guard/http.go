@@ -1,9 +1,11 @@
 package guard
 
 import (
+	"crypto/sha256"
 	"crypto/subtle"
 	"errors"
 	"net/http"
+	"net/netip"
 	"strings"
 )
 
@@ -66,13 +68,15 @@ func (g *Guard) admitProxied(p *Policy, c Client) (release func(), err error) {
 	return release, err
 }
 
-// keyEqual compares a given key with a configured one in constant time; an
-// empty configured key matches nothing.
+// keyEqual compares a given key with a configured one in constant time,
+// their lengths included (it compares their SHA-256 digests); an empty
+// configured key matches nothing.
 func keyEqual(given, want string) bool {
 	if want == "" {
 		return false
 	}
-	return subtle.ConstantTimeCompare([]byte(given), []byte(want)) == 1
+	g, w := sha256.Sum256([]byte(given)), sha256.Sum256([]byte(want))
+	return subtle.ConstantTimeCompare(g[:], w[:]) == 1
 }
 
 // Play checks a viewer of stream (any HTTP play URL, WebSocket too): the
@@ -178,6 +182,43 @@ func (p *Policy) apiCredentials(r *http.Request) bool {
 
 func bearer(r *http.Request) (string, bool) {
 	return strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+}
+
+// Report checks a report to this node's monitor (POST /api/v1/reports).
+// With auth.report_token or API credentials configured, every report needs
+// one of them (the report token or the API token as a bearer token, or the
+// API user's basic auth), from loopback too; with neither, only sources in
+// auth.report_allow (default loopback) may report. Either refusal is a
+// 401 that says what to set, counted as ReportAuth.
+func (g *Guard) Report(r *http.Request) error {
+	p := g.Policy()
+	if p.ReportToken == "" && !p.hasAPICredentials() {
+		c := g.client(p, r)
+		if inPrefixes(p.reportAllow(), c.Addr) {
+			return nil
+		}
+		g.logged.warn("report-source "+c.Addr.String(),
+			"monitor report refused: no report token is set and the source is not allowed to report without one",
+			"remote", c, "setting", "auth.report_token")
+		return g.refuse(ReportAuth, http.StatusUnauthorized,
+			"reports from %s need a token: set auth.report_token on this monitor and the same value as "+
+				"monitor.report_token on the reporting node, or list the source in auth.report_allow", c.Addr)
+	}
+	if tok, ok := bearer(r); ok && keyEqual(tok, p.ReportToken) || p.apiCredentials(r) {
+		return nil
+	}
+	return g.refuse(ReportAuth, http.StatusUnauthorized,
+		"this monitor needs its report token: set monitor.report_token on the reporting node to this node's auth.report_token")
+}
+
+var loopbackPrefixes = MustCIDRs(Loopback)
+
+// reportAllow is ReportAllow, or loopback when it is empty.
+func (p *Policy) reportAllow() []netip.Prefix {
+	if len(p.ReportAllow) == 0 {
+		return loopbackPrefixes
+	}
+	return p.ReportAllow
 }
 
 // ViewerMaxMessage is the largest WebSocket message a viewer may send; 0

@@ -124,20 +124,23 @@ func (s *Server) Handler() http.Handler {
 // configured.
 var openPrefixes = []string{"/publish/", "/live/", "/ws/", "/play/", "/healthz", "/assets/", "/favicon.ico"}
 
-// reportsPath is where nodes report to a monitor: a POST that changes
-// nothing but the cluster view, so without credentials configured it is
-// as open as reading (with them, reporters send them too).
+// reportsPath is where nodes report to a monitor: a POST checked by the
+// guard's Report (the report token or API credentials; with neither set,
+// loopback sources only).
 const reportsPath = "/api/v1/reports"
 
 // guardAPI checks API credentials on every path that is not open.
 func (s *Server) guardAPI(h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if s.Guard != nil && !hasOpenPrefix(r.URL.Path) {
-			write := r.Method != http.MethodGet && r.Method != http.MethodHead && r.URL.Path != reportsPath
+			write := r.Method != http.MethodGet && r.Method != http.MethodHead
 			check := func() error { return s.Guard.API(r, write) }
 			if name, ok := strings.CutPrefix(r.URL.Path, "/api/v1/streams/"); ok && !write {
 				// The play page reads its stream's entry: viewers may.
 				check = func() error { return s.Guard.StreamInfo(r, name) }
+			}
+			if r.URL.Path == reportsPath && r.Method == http.MethodPost {
+				check = func() error { return s.Guard.Report(r) }
 			}
 			if err := check(); err != nil {
 				w.Header().Set("WWW-Authenticate", `Bearer realm="tsstream", Basic realm="tsstream"`)

@@ -1,10 +1,12 @@
 package monitor
 
 import (
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -202,5 +204,65 @@ func TestReporter(t *testing.T) {
 		if _, err := ReportURL(bad); err == nil {
 			t.Errorf("ReportURL(%q): no error", bad)
 		}
+	}
+}
+
+// TestReporterToken: each report carries the token Token returns then (a
+// reload may change it), as a bearer token; without one, the URL's user
+// and password go as basic auth. The collector records the address its
+// Client func names.
+func TestReporterToken(t *testing.T) {
+	c := &Collector{Client: func(*http.Request) string { return "203.0.113.5" }}
+	var mu sync.Mutex
+	var auths []string
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		auths = append(auths, r.Header.Get("Authorization"))
+		mu.Unlock()
+		c.ServeHTTP(w, r)
+	}))
+	defer srv.Close()
+	seen := func(n int) []string {
+		deadline := time.Now().Add(10 * time.Second)
+		for {
+			mu.Lock()
+			got := slices.Clone(auths)
+			mu.Unlock()
+			if len(got) >= n || time.Now().After(deadline) {
+				return got
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+	}
+	var tokMu sync.Mutex
+	tok := "first"
+	r := &Reporter{URL: srv.URL + ReportPath, Interval: 10 * time.Millisecond,
+		Snapshot: func() Report { return Report{Node: "edge"} },
+		Token:    func() string { tokMu.Lock(); defer tokMu.Unlock(); return tok }}
+	r.Start()
+	seen(2)
+	tokMu.Lock()
+	tok = "second"
+	tokMu.Unlock()
+	got := seen(len(seen(0)) + 2)
+	r.Close()
+	if got[0] != "Bearer first" || got[len(got)-1] != "Bearer second" {
+		t.Errorf("Authorization of the reports: %q, want Bearer first … Bearer second", got)
+	}
+	if e := node(c.View(), "edge"); e == nil || e.Address != "203.0.113.5" {
+		t.Errorf("recorded %+v, want the address Client names", e)
+	}
+
+	mu.Lock()
+	auths = nil
+	mu.Unlock()
+	u := strings.Replace(srv.URL, "http://", "http://admin:pw@", 1) + ReportPath
+	r = &Reporter{URL: u, Interval: 10 * time.Millisecond, Snapshot: func() Report { return Report{Node: "edge"} },
+		Token: func() string { return "" }}
+	r.Start()
+	got = seen(1)
+	r.Close()
+	if want := "Basic " + base64.StdEncoding.EncodeToString([]byte("admin:pw")); len(got) == 0 || got[0] != want {
+		t.Errorf("Authorization with no token and a user in the URL: %q, want %q", got, want)
 	}
 }

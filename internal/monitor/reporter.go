@@ -39,14 +39,19 @@ func ReportURL(monitor string) (string, error) {
 
 // Reporter posts the node's report to a monitor every Interval. A failed
 // post is logged (once per run of failures) and retried at the next tick.
-// A monitor that requires API credentials gets them from the URL's user
-// and password (http://user:password@monitor:8088), as HTTP basic auth.
+// A monitor that requires a report token gets it from Token, as a bearer
+// token; one that takes its API credentials instead can get them from the
+// URL's user and password (http://user:password@monitor:8088), as HTTP
+// basic auth.
 type Reporter struct {
 	URL      string        // from ReportURL
 	Interval time.Duration // zero means DefaultInterval
 	Snapshot func() Report // the node's state now
-	Client   *http.Client  // nil: one with a timeout of Interval
-	Log      *slog.Logger  // nil discards
+	// Token returns the bearer token to send with a report, read for each
+	// one (a reload may change it); nil or "" sends none.
+	Token  func() string
+	Client *http.Client // nil: one with a timeout of Interval
+	Log    *slog.Logger // nil discards
 
 	cancel context.CancelFunc
 	done   sync.WaitGroup
@@ -117,6 +122,11 @@ func (r *Reporter) post(ctx context.Context) error {
 		return err
 	}
 	req.Header.Set("Content-Type", "application/json")
+	if r.Token != nil {
+		if tok := r.Token(); tok != "" {
+			req.Header.Set("Authorization", "Bearer "+tok)
+		}
+	}
 	resp, err := r.Client.Do(req)
 	if err != nil {
 		return err

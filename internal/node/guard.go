@@ -24,6 +24,8 @@ func newPolicy(cfg *config.Config) *guard.Policy {
 		APIToken:         a.APIToken,
 		APIUser:          a.APIUser,
 		APIPassword:      a.APIPassword,
+		ReportToken:      a.ReportToken,
+		ReportAllow:      cidrs(a.ReportAllow, guard.Loopback),
 		TrustedProxies:   cidrs(cfg.TrustedProxies, nil),
 		ForwardedHeader:  guard.HeaderXForwardedFor,
 		MaxStreams:       l.MaxStreams,

@@ -73,7 +73,8 @@ func (n *Node) Reload(cfg *config.Config) (httpserver.Reloaded, error) {
 // needsRestart returns the key paths of the settings that differ between
 // old and cfg and that a reload does not apply: the node's name, log level
 // and relay hop limit, the HTTP server, the monitor reports and the
-// listeners. (Ingest allow and deny lists do apply.)
+// listeners. (Ingest allow and deny lists and monitor.report_token do
+// apply.)
 func needsRestart(old, cfg *config.Config) []string {
 	var keys []string
 	changed := func(key string, a, b any) {
@@ -85,7 +86,9 @@ func needsRestart(old, cfg *config.Config) []string {
 	changed("log_level", old.LogLevel, cfg.LogLevel)
 	changed("max_hops", old.MaxHops, cfg.MaxHops)
 	keys = append(keys, fieldChanges("http", old.HTTP, cfg.HTTP)...)
-	keys = append(keys, fieldChanges("monitor", old.Monitor, cfg.Monitor)...)
+	om, nm := old.Monitor, cfg.Monitor
+	om.ReportToken, nm.ReportToken = "", "" // read for each report
+	keys = append(keys, fieldChanges("monitor", om, nm)...)
 	for i := range max(len(old.Ingest), len(cfg.Ingest)) {
 		path := fmt.Sprintf("ingest[%d]", i)
 		if i >= len(old.Ingest) || i >= len(cfg.Ingest) {

@@ -23,7 +23,8 @@ func (n *Node) startReporter() {
 		return
 	}
 	u, _ := monitor.ReportURL(m.ReportTo) // validated with the config
-	n.reporter = &monitor.Reporter{URL: u, Interval: time.Duration(m.ReportInterval), Snapshot: n.report, Log: n.log}
+	n.reporter = &monitor.Reporter{URL: u, Interval: time.Duration(m.ReportInterval), Snapshot: n.report, Log: n.log,
+		Token: func() string { return n.live.Load().Monitor.ReportToken }}
 	n.reporter.Start()
 }
 
