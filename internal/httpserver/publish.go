@@ -3,7 +3,6 @@ package httpserver
 import (
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"slices"
 	"strings"
@@ -16,53 +15,59 @@ import (
 
 // publish takes a stream from the request body: ffmpeg's
 // `-f mpegts http://host:8088/publish/NAME` sends a chunked POST (PUT with
-// `-method PUT`) that lasts as long as the stream.
+// `-method PUT`) that lasts as long as the stream. A POST with a
+// Tsstream-Ring header is a reliable push (resume.go).
 func (s *Server) publish(w http.ResponseWriter, r *http.Request) {
 	name := r.PathValue("stream")
 	path := relayPath(r.Header.Get(pathHeader))
-	var p *stream.Publisher
 	remote := s.remote(r)
 	release := func() {}
 	err := s.checkPath(path)
 	if err == nil && s.Guard != nil {
 		release, err = s.Guard.Publish(r, name)
 	}
-	if err == nil {
-		defer release()
-		p, err = s.Hub.Publish(name, stream.PublisherInfo{Protocol: "http", Remote: remote, Path: path})
-	}
 	if err != nil {
-		if !errors.As(err, new(*guard.Refusal)) { // the guard logs its own, rate-limited
-			s.log().Warn("publisher refused", "stream", name, "protocol", "http", "remote", remote, "err", err)
-		}
-		// Answer now and hang up: draining the refused body first (what
-		// net/http does) would keep ffmpeg streaming into nothing.
-		http.NewResponseController(w).SetReadDeadline(time.Now())
-		w.Header().Set("Connection", "close")
-		httpError(w, err)
+		s.refusePublish(w, name, remote, err)
 		return
 	}
-	rc := http.NewResponseController(w)
-	stop := make(chan struct{})
-	watched := make(chan struct{})
-	go func() {
-		defer close(watched)
-		select {
-		case <-p.Done(): // taken over or shutting down: unblock the body read
-			rc.SetReadDeadline(time.Now())
-		case <-stop:
-		}
-	}()
-	var body io.Reader = r.Body
-	if s.Guard != nil {
-		m := s.Guard.Meter(name, r.Body, rc.SetReadDeadline)
-		defer m.Stop()
-		body = m
+	defer release()
+	if r.Header.Get(relay.RingHeader) != "" {
+		s.publishReliable(w, r, name, remote, path)
+		return
 	}
-	n, err := p.ReadFrom(body)
-	close(stop)
-	<-watched
+	s.resumes.release(s, name) // a reliable push's kept session yields to a new publisher
+	p, err := s.Hub.Publish(name, stream.PublisherInfo{Protocol: "http", Remote: remote, Path: path})
+	if err != nil {
+		s.refusePublish(w, name, remote, err)
+		return
+	}
+	n, err := s.readInto(w, r, name, p, nil)
 	p.Close(stream.EndReason(err))
+	s.answerPublish(w, name, n, err)
+}
+
+// errBadRequest is a publish request that does not make sense.
+var errBadRequest = errors.New("bad request")
+
+// refusePublish answers a publisher that is refused, and logs it.
+func (s *Server) refusePublish(w http.ResponseWriter, name, remote string, err error) {
+	if !errors.As(err, new(*guard.Refusal)) { // the guard logs its own, rate-limited
+		s.log().Warn("publisher refused", "stream", name, "protocol", "http", "remote", remote, "err", err)
+	}
+	// Answer now and hang up: draining the refused body first (what
+	// net/http does) would keep ffmpeg streaming into nothing.
+	http.NewResponseController(w).SetReadDeadline(time.Now())
+	w.Header().Set("Connection", "close")
+	if errors.Is(err, errBadRequest) {
+		http.Error(w, err.Error(), http.StatusBadRequest)
+		return
+	}
+	httpError(w, err)
+}
+
+// answerPublish answers a publisher whose body ended after n bytes with
+// err.
+func (s *Server) answerPublish(w http.ResponseWriter, name string, n int64, err error) {
 	if err != nil {
 		http.Error(w, fmt.Sprintf("publishing ended after %d bytes: %v", n, err), statusOf(err))
 		return

@@ -37,11 +37,11 @@ type Link struct {
 	BytesIn    int64     `json:"bytes_in,omitempty"`   // pull
 	Failovers  int64     `json:"failovers,omitempty"`  // pull
 	OnDemand   bool      `json:"on_demand,omitempty"`  // pull: runs while the stream has viewers
-	Reliable   bool      `json:"reliable,omitempty"`   // pull: resumes at the exact byte
+	Reliable   bool      `json:"reliable,omitempty"`   // resumes at the exact byte (pull or push)
 	Path       string    `json:"path,omitempty"`       // pull: relay path of the upstream's data
-	Resumes    int64     `json:"resumes,omitempty"`    // reliable pull: reconnects at the exact byte
-	Gaps       int64     `json:"gaps,omitempty"`       // reliable pull: reconnects that lost bytes
-	LostBytes  int64     `json:"lost_bytes,omitempty"` // reliable pull: bytes known lost
+	Resumes    int64     `json:"resumes,omitempty"`    // reliable link: reconnects at the exact byte
+	Gaps       int64     `json:"gaps,omitempty"`       // reliable link: reconnects that lost bytes
+	LostBytes  int64     `json:"lost_bytes,omitempty"` // reliable link: bytes known lost
 	Drops      int64     `json:"drops"`
 	Reconnects int64     `json:"reconnects"`
 	LastError  string    `json:"last_error,omitempty"`
@@ -79,9 +79,13 @@ type Server struct {
 	Reload func() (Reloaded, error)
 	// Pulls, when set, starts the streams pulled on demand (see OnDemand).
 	Pulls OnDemand
-	Log   *slog.Logger // nil discards
+	// ResumeWindow is how long the session of a reliable push that broke
+	// off is kept for its resume (resume.go); zero means a minute.
+	ResumeWindow time.Duration
+	Log          *slog.Logger // nil discards
 
 	viewers sync.WaitGroup // hijacked viewer connections
+	resumes pushResumes    // the sessions of reliable pushes
 }
 
 // Handler returns the routes of DESIGN.md's URL table.
@@ -97,6 +101,7 @@ func (s *Server) Handler() http.Handler {
 	})
 	mux.HandleFunc("POST /publish/{stream}", s.publish)
 	mux.HandleFunc("PUT /publish/{stream}", s.publish)
+	mux.HandleFunc("HEAD /publish/{stream}", s.publishOffset)
 	mux.HandleFunc("GET /live/{file}", s.live)
 	mux.HandleFunc("GET /ws/{stream}", func(w http.ResponseWriter, r *http.Request) {
 		s.serveWebSocket(w, r, r.PathValue("stream"))
@@ -206,8 +211,12 @@ func (s *Server) WebSocketOnly(name string) http.Handler {
 	})
 }
 
-// Wait blocks until every hijacked viewer connection has ended.
-func (s *Server) Wait() { s.viewers.Wait() }
+// Wait blocks until every hijacked viewer connection has ended, and ends
+// the kept sessions of reliable pushes; call it after closing the hub.
+func (s *Server) Wait() {
+	s.resumes.close()
+	s.viewers.Wait()
+}
 
 // remote names where r came from, for logs and the API: its peer
 // ("host:port"), or the client a trusted proxy forwarded with the proxy

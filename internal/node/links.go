@@ -84,7 +84,8 @@ func (n *Node) links() []httpserver.Link {
 		}
 		for _, st := range l.push.Stats() {
 			links = append(links, httpserver.Link{Kind: "push", Stream: st.Stream, URL: st.URL, State: st.State,
-				Since: st.Since, BytesSent: st.BytesSent, Drops: st.Drops, Reconnects: st.Reconnects, LastError: st.LastError})
+				Since: st.Since, BytesSent: st.BytesSent, Drops: st.Drops, Reconnects: st.Reconnects, Reliable: st.Reliable,
+				Resumes: st.Resumes, Gaps: st.Gaps, LostBytes: st.LostBytes, LastError: st.LastError})
 		}
 	}
 	return links

@@ -40,9 +40,9 @@ import (
 
 // Headers of the exchange above.
 const (
-	RingHeader   = "Tsstream-Ring"
-	OffsetHeader = "Tsstream-Offset"
-	PrefixHeader = "Tsstream-Prefix"
+	RingHeader   = relay.RingHeader
+	OffsetHeader = relay.OffsetHeader
+	PrefixHeader = relay.PrefixHeader
 )
 
 // defaultResumeWindow is how long a reliable link keeps its publisher

@@ -43,14 +43,20 @@ const expectContinueTimeout = time.Second
 // requestHead returns the request line and headers of an HTTP push to d;
 // path is the relay path to announce, this node last.
 func requestHead(d *dest, path []string) []byte {
-	u := d.url
-	var b bytes.Buffer
-	fmt.Fprintf(&b, "POST %s HTTP/1.1\r\nHost: %s\r\n", u.RequestURI(), u.Host)
 	h := http.Header{}
-	h.Set("User-Agent", "tsstream")
 	h.Set("Content-Type", "application/octet-stream")
 	h.Set("Transfer-Encoding", "chunked")
 	h.Set("Expect", "100-continue")
+	return requestHeadWith(d, http.MethodPost, path, h)
+}
+
+// requestHeadWith returns a request of method to d with the headers h, the
+// relay path and the credentials of d's URL.
+func requestHeadWith(d *dest, method string, path []string, h http.Header) []byte {
+	u := d.url
+	var b bytes.Buffer
+	fmt.Fprintf(&b, "%s %s HTTP/1.1\r\nHost: %s\r\n", method, u.RequestURI(), u.Host)
+	h.Set("User-Agent", "tsstream")
 	if len(path) > 0 {
 		h.Set(PathHeader, strings.Join(path, ","))
 	}
@@ -68,17 +74,25 @@ func (t *target) dialHTTP(ctx context.Context, cancel context.CancelCauseFunc) (
 	if err != nil {
 		return nil, err
 	}
+	return t.upload(ctx, cancel, conn, bufio.NewReader(conn), requestHead(t.d, t.p.relayPath()))
+}
+
+// upload sends the request head of a push on conn, whose answers br reads,
+// and returns the link once the target said "100 Continue" (or did not
+// answer within expectContinueTimeout).
+func (t *target) upload(ctx context.Context, cancel context.CancelCauseFunc, conn net.Conn, br *bufio.Reader,
+	head []byte) (link, error) {
 	c := newStreamConn(ctx, conn, true, t.p.cfg.WriteTimeout)
 	continued := make(chan struct{})
 	go func() {
 		defer close(c.watched)
-		cancel(watchHTTP(conn, continued))
+		cancel(watchHTTP(conn, br, continued))
 	}()
 	if !c.cut.arm(t.p.cfg.WriteTimeout) {
 		c.close()
 		return nil, context.Cause(ctx)
 	}
-	if _, err := conn.Write(requestHead(t.d, t.p.relayPath())); err != nil {
+	if _, err := conn.Write(head); err != nil {
 		c.close()
 		return nil, fmt.Errorf("sending the request: %w", err)
 	}
@@ -97,8 +111,7 @@ func (t *target) dialHTTP(ctx context.Context, cancel context.CancelCauseFunc) (
 // watchHTTP reads the target's responses: "100 Continue" closes continued;
 // a final response, or the connection ending, is returned as why the
 // session ends.
-func watchHTTP(conn net.Conn, continued chan struct{}) error {
-	br := bufio.NewReader(conn)
+func watchHTTP(conn net.Conn, br *bufio.Reader, continued chan struct{}) error {
 	req := &http.Request{Method: http.MethodPost}
 	for {
 		resp, err := http.ReadResponse(br, req)

@@ -21,6 +21,8 @@ const (
 	reasonTooSlow          = "too slow"
 	reasonShutdown         = "shutdown"
 	reasonPublisherChanged = "publisher changed"
+	reasonPathChanged      = "relay path changed"
+	reasonFellBehind       = "fell behind"
 )
 
 // A link is one connection to a target, made by target.connect.
@@ -46,9 +48,10 @@ type target struct {
 	log      *slog.Logger
 
 	// Owned by the run goroutine.
-	failures int   // in a row
-	sessions int64 // connections made
-	next     int64 // stream offset the next batch should start at; -1 unknown
+	failures int    // in a row
+	sessions int64  // connections made
+	next     int64  // stream offset the next batch should start at; -1 unknown
+	pushed   string // reliable: the ring of the last session sent; "" none yet
 
 	mu sync.Mutex // guards st
 	st TargetStats
@@ -63,6 +66,7 @@ func newTarget(p *Pusher, t Target) *target {
 	} else {
 		tg.st.URL = d.redacted
 		tg.proto = "push-" + d.scheme
+		tg.st.Reliable = d.reliable
 	}
 	tg.name = tg.st.URL
 	tg.log = p.log.With("stream", p.cfg.Stream, "target", tg.name)
@@ -124,13 +128,14 @@ func (t *target) waitLive(ctx context.Context) bool {
 // run connects, pushes and backs off until ctx ends or the stream closes.
 func (t *target) run(ctx context.Context) {
 	for {
-		if !t.waitLive(ctx) {
+		// A reliable push does not wait for a publisher (reliable.go).
+		if !t.d.reliable && !t.waitLive(ctx) {
 			t.set(StateStopped, nil)
 			return
 		}
 		t.set(StateConnecting, nil)
 		up, err := t.session(ctx)
-		if errors.Is(err, errPublisherChanged) {
+		if errors.Is(err, errPublisherChanged) || errors.Is(err, errPathChanged) && ctx.Err() == nil {
 			continue
 		}
 		if ctx.Err() != nil || errors.Is(err, errStop) {
@@ -165,25 +170,20 @@ func (t *target) run(ctx context.Context) {
 func (t *target) session(ctx context.Context) (time.Duration, error) {
 	sctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
-	l, err := t.connect(sctx, cancel)
+	l, r, err := t.open(sctx, cancel)
 	if err != nil {
-		if ctx.Err() == nil {
+		if ctx.Err() == nil && !errors.Is(err, errStop) {
 			t.count(func(st *TargetStats) { st.Failures++ })
 		}
 		return 0, err
 	}
 	defer l.close()
-	r, err := t.p.cfg.Hub.NewReader(t.p.cfg.Stream, stream.ReaderInfo{Protocol: t.proto, Remote: t.name})
-	if err != nil {
-		if errors.Is(err, stream.ErrHubClosed) || errors.Is(err, stream.ErrClosed) {
-			return 0, fmt.Errorf("%w: %w", errStop, err)
-		}
-		return 0, err
-	}
 	// A write stuck on a target that does not read ends with the stream.
 	stop := context.AfterFunc(r.Stream().Context(), func() { cancel(stream.ErrClosed) })
 	defer stop()
-	if live, changed := r.Stream().Publishing(); !live {
+	if t.d.reliable {
+		// Goes on across publishers (reliable.go).
+	} else if live, changed := r.Stream().Publishing(); !live {
 		cancel(errPublisherChanged)
 	} else {
 		go func() {
@@ -207,12 +207,35 @@ func (t *target) session(ctx context.Context) (time.Duration, error) {
 	r.Close(reason)
 	up := t.p.cfg.Now().Sub(start)
 	level := slog.LevelInfo
-	if err != nil && !errors.Is(err, errStop) {
+	if err != nil && !errors.Is(err, errStop) && !errors.Is(err, errPathChanged) {
 		level = slog.LevelWarn
 	}
 	t.log.Log(context.Background(), level, "push disconnected", "reason", reason, "err", err,
 		"bytes", sent, "duration", up.Round(time.Millisecond))
 	return up, err
+}
+
+// open connects to the target and returns the link with the reader of the
+// stream to send: a real-time push connects and then reads from where a
+// new viewer would; a reliable one places its reader where the target
+// says (reliable.go).
+func (t *target) open(ctx context.Context, cancel context.CancelCauseFunc) (link, *stream.Reader, error) {
+	if t.d.reliable {
+		return t.dialReliable(ctx, cancel)
+	}
+	l, err := t.connect(ctx, cancel)
+	if err != nil {
+		return nil, nil, err
+	}
+	r, err := t.p.cfg.Hub.NewReader(t.p.cfg.Stream, stream.ReaderInfo{Protocol: t.proto, Remote: t.name})
+	if err != nil {
+		l.close()
+		if errors.Is(err, stream.ErrHubClosed) || errors.Is(err, stream.ErrClosed) {
+			return nil, nil, fmt.Errorf("%w: %w", errStop, err)
+		}
+		return nil, nil, err
+	}
+	return l, r, nil
 }
 
 // connect opens a link of the target's kind. cancel ends the session with
@@ -241,6 +264,13 @@ func (t *target) pump(ctx, sctx context.Context, r *stream.Reader, l link, sent 
 		case errors.Is(err, stream.ErrTooSlow):
 			t.count(func(st *TargetStats) { st.Drops++ })
 			return reasonTooSlow, fmt.Errorf("the target keeps falling behind the stream: %w", err)
+		case errors.Is(err, stream.ErrPathChanged):
+			// Cut, not ended: the target keeps the session for the
+			// resume that announces the new path.
+			return reasonPathChanged, errPathChanged
+		case errors.Is(err, stream.ErrFellBehind):
+			return reasonFellBehind, fmt.Errorf("the push fell out of this node's ring (the target reads too slowly); "+
+				"it resumes at the target's offset: %w", err)
 		case err != nil:
 			return t.ended(ctx, sctx, l)
 		}

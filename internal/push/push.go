@@ -70,8 +70,17 @@ type TargetStats struct {
 	Failures int64 `json:"failures"`
 	// SendErrors counts UDP datagrams the kernel refused (a peer's ICMP
 	// port unreachable, no route): UDP keeps sending regardless.
-	SendErrors int64  `json:"send_errors"`
-	LastError  string `json:"last_error,omitempty"`
+	SendErrors int64 `json:"send_errors"`
+	// Reliable pushes (reliable.go): Resumes counts connections that went
+	// on at the exact byte the target reached; Gaps those that could not
+	// (this node's ring no longer held that byte, the stream restarted, or
+	// the target kept nothing), and LostBytes the bytes known lost that
+	// way (from the first case).
+	Reliable  bool   `json:"reliable,omitempty"`
+	Resumes   int64  `json:"resumes,omitempty"`
+	Gaps      int64  `json:"gaps,omitempty"`
+	LostBytes int64  `json:"lost_bytes,omitempty"`
+	LastError string `json:"last_error,omitempty"`
 }
 
 // Pusher forwards one stream to its targets.

@@ -23,6 +23,11 @@ import (
 //	                                  /publish/NAME[?key=KEY], or any ingest
 //	                                  that takes one (user:password@ sends
 //	                                  Basic authentication)
+//
+// An http:// target with the option reliable=1 (another tsstream's
+// /publish/NAME?reliable=1) is a reliable push: after a disconnect it
+// resumes at the exact byte the target reached (reliable.go). The option is
+// the pusher's, not sent to the target.
 type Target struct {
 	URL string
 }
@@ -44,6 +49,7 @@ type dest struct {
 	addr     string // host:port to dial
 	ttl      int    // udp: -1 when not set
 	iface    string // udp: outgoing interface of a multicast group
+	reliable bool   // http: resume at the exact byte (reliable=1)
 	redacted string
 }
 
@@ -108,6 +114,9 @@ func parseTarget(raw string) (*dest, error) {
 			return nil, fail("a path has no meaning for %s:// (got %q)", u.Scheme, u.Path)
 		}
 	}
+	if u.Scheme != "http" && hasParam(u.RawQuery, "reliable") {
+		return nil, fail("reliable=1 is only for http:// targets (another tsstream's /publish/NAME)")
+	}
 	switch u.Scheme {
 	case "tcp":
 		if u.RawQuery != "" || u.ForceQuery {
@@ -117,9 +126,51 @@ func parseTarget(raw string) (*dest, error) {
 		if err := d.parseUDPOptions(u, host); err != nil {
 			return nil, fail("%v", err)
 		}
+	case "http":
+		if err := d.parseReliable(u); err != nil {
+			return nil, fail("%v", err)
+		}
 	}
 	d.redacted = relay.Redact(u)
 	return d, nil
+}
+
+// parseReliable reads the option reliable=1 of an http:// target and takes
+// it out of the URL sent to the target; the other query values go as they
+// were written.
+func (d *dest) parseReliable(u *url.URL) error {
+	if !hasParam(u.RawQuery, "reliable") {
+		return nil
+	}
+	var kept []string
+	for _, kv := range strings.Split(u.RawQuery, "&") {
+		k, v, _ := strings.Cut(kv, "=")
+		if k != "reliable" {
+			kept = append(kept, kv)
+			continue
+		}
+		if d.reliable {
+			return errors.New("option reliable given twice")
+		}
+		if v != "1" && v != "true" {
+			return fmt.Errorf("reliable=%q: use reliable=1", v)
+		}
+		d.reliable = true
+	}
+	c := *u
+	c.RawQuery = strings.Join(kept, "&")
+	d.url = &c // u itself, shown redacted, keeps the option
+	return nil
+}
+
+// hasParam reports whether the raw query names key.
+func hasParam(rawQuery, key string) bool {
+	for _, kv := range strings.Split(rawQuery, "&") {
+		if k, _, _ := strings.Cut(kv, "="); k == key {
+			return true
+		}
+	}
+	return false
 }
 
 // parseUDPOptions reads ttl= and iface=.

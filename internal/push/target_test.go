@@ -26,7 +26,14 @@ var parseCases = []struct {
 	{url: "http://u:pw@edge:8088/ingest?token=t&x=1", addr: "edge:8088", shown: "http://u:xxxxx@edge:8088/ingest?token=xxxxx&x=1"},
 	{url: "http://edge:8088", addr: "edge:8088", shown: "http://edge:8088"},
 	{url: "HTTP://edge:8088/publish/a", addr: "edge:8088", shown: "http://edge:8088/publish/a"},
+	{url: "http://edge:8088/publish/live?key=abc&reliable=1", addr: "edge:8088", shown: "http://edge:8088/publish/live?key=xxxxx&reliable=1"},
+	{url: "http://edge:8088/publish/live?reliable=true", addr: "edge:8088", shown: "http://edge:8088/publish/live?reliable=true"},
 
+	{url: "http://edge/publish/live?reliable=2", wantErr: `reliable="2": use reliable=1`},
+	{url: "http://edge/publish/live?reliable", wantErr: `reliable="": use reliable=1`},
+	{url: "http://edge/publish/live?reliable=1&reliable=1", wantErr: "option reliable given twice"},
+	{url: "tcp://edge:1?reliable=1", wantErr: "reliable=1 is only for http:// targets"},
+	{url: "udp://edge:1?reliable=1", wantErr: "reliable=1 is only for http:// targets"},
 	{url: "ftp://x", wantErr: `push target "ftp://x": use tcp://, udp:// or http://`},
 	{url: "https://edge/publish/live", wantErr: "https is not supported"},
 	{url: "", wantErr: "use tcp://, udp:// or http://"},
@@ -85,6 +92,28 @@ func TestParseTarget(t *testing.T) {
 	}
 }
 
+// TestReliableOption: reliable=1 marks an HTTP target reliable and is not
+// sent to it; the other query values go as written.
+func TestReliableOption(t *testing.T) {
+	for _, c := range []struct {
+		url, uri string
+		reliable bool
+	}{
+		{"http://edge/publish/live?key=a%2Fb&reliable=1&x=2", "/publish/live?key=a%2Fb&x=2", true},
+		{"http://edge/publish/live?reliable=1", "/publish/live", true},
+		{"http://edge/publish/live?key=k", "/publish/live?key=k", false},
+		{"http://edge/publish/live?unreliable=1", "/publish/live?unreliable=1", false},
+	} {
+		d, err := parseTarget(c.url)
+		if err != nil {
+			t.Fatalf("%s: %v", c.url, err)
+		}
+		if d.reliable != c.reliable || d.url.RequestURI() != c.uri {
+			t.Errorf("%s: reliable %v, request URI %q; want %v, %q", c.url, d.reliable, d.url.RequestURI(), c.reliable, c.uri)
+		}
+	}
+}
+
 func TestRequestHead(t *testing.T) {
 	d, err := parseTarget("http://u:pw@edge:8088/publish/live?key=k")
 	if err != nil {
@@ -134,6 +163,9 @@ func FuzzParseTarget(f *testing.F) {
 			if pw, ok := d.url.User.Password(); ok && pw != "" && pw != "xxxxx" && strings.Contains(tg.String(), ":"+pw+"@") {
 				t.Fatalf("shown form %q shows the password", tg.String())
 			}
+		}
+		if d.reliable && hasParam(d.url.RawQuery, "reliable") {
+			t.Fatalf("reliable=1 would be sent to the target: %q", d.url.RequestURI())
 		}
 		if d.scheme == "http" {
 			head := string(requestHead(d, []string{"n"}))

@@ -17,6 +17,15 @@ import (
 // answer, the nodes the data came through, the answering node last.
 const PathHeader = "Tsstream-Path"
 
+// Headers of reliable links, which resume at an exact byte of the
+// sending node's ring (internal/pull/resume.go for pulls,
+// internal/push/reliable.go for pushes).
+const (
+	RingHeader   = "Tsstream-Ring"   // the ring the offsets belong to
+	OffsetHeader = "Tsstream-Offset" // a byte offset of that ring
+	PrefixHeader = "Tsstream-Prefix" // bytes of PAT/PMT sent before that byte
+)
+
 // SplitPath parses a PathHeader value.
 func SplitPath(h string) []string {
 	var path []string
