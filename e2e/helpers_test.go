@@ -145,6 +145,14 @@ var listeningRE = regexp.MustCompile(`msg=listening role=(\S+) protocol=(\S+) ad
 func startServer(t *testing.T, extra ...string) *server {
 	t.Helper()
 	args := append([]string{"-http", "127.0.0.1:0", "-ingest", "127.0.0.1:0", "-ws", "127.0.0.1:0", "-name", "e2e"}, extra...)
+	return startServerArgs(t, args, "http/http", "ingest/tcp", "ingest/udp", "play/ws")
+}
+
+// startServerArgs runs the binary with args alone and waits until it has
+// logged the listeners need names ("http/http", "ingest/tcp", "ingest/udp",
+// "play/ws": role/protocol).
+func startServerArgs(t *testing.T, args []string, need ...string) *server {
+	t.Helper()
 	s := &server{cmd: exec.Command(binary, args...), log: &logLines{}, exited: make(chan struct{})}
 	s.cmd.Stderr = s.log
 	dieWithTest(s.cmd)
@@ -161,7 +169,16 @@ func startServer(t *testing.T, extra ...string) *server {
 		}
 	})
 	deadline := time.Now().Add(10 * time.Second)
-	for s.HTTP == "" || s.TCP == "" || s.UDP == "" || s.WS == "" {
+	bound := map[string]*string{"http/http": &s.HTTP, "ingest/tcp": &s.TCP, "ingest/udp": &s.UDP, "play/ws": &s.WS}
+	missing := func() bool {
+		for _, n := range need {
+			if *bound[n] == "" {
+				return true
+			}
+		}
+		return false
+	}
+	for missing() {
 		select {
 		case <-s.exited:
 			t.Fatalf("tsstream exited before listening: %v\nstderr:\n%s", s.waitErr, s.log)
