@@ -81,6 +81,36 @@ func waitParked(t *testing.T, s *Stream, n int) {
 	}
 }
 
+// sinkFixture is one raw stream with a publisher and one reader whose sink
+// k is played by its goroutine until ctx ends; done gets Next's error.
+type sinkFixture struct {
+	h      *Hub
+	p      *Publisher
+	s      *Stream
+	k      *testSink
+	cancel context.CancelFunc
+	done   chan error
+}
+
+func newSinkFixture(t *testing.T, format mpegts.Format, k *testSink) *sinkFixture {
+	t.Helper()
+	h := newTestHub(t, Options{Format: format})
+	p, err := h.Publish("live", PublisherInfo{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := h.NewReader("live", ReaderInfo{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.SetSink(k)
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	f := &sinkFixture{h: h, p: p, s: p.s, k: k, cancel: cancel, done: make(chan error, 1)}
+	go func() { f.done <- k.play(ctx, r) }()
+	return f
+}
+
 func TestSinkDeliversEveryByteInOrder(t *testing.T) {
 	h := newTestHub(t, Options{Format: mpegts.FormatRaw})
 	p, err := h.Publish("live", PublisherInfo{Protocol: "test"})
@@ -134,17 +164,11 @@ func TestSinkDeliversEveryByteInOrder(t *testing.T) {
 }
 
 func TestSinkParkedReaderSeesClose(t *testing.T) {
-	h := newTestHub(t, Options{Format: mpegts.FormatRaw})
-	p, _ := h.Publish("live", PublisherInfo{})
-	r, _ := h.NewReader("live", ReaderInfo{})
-	k := &testSink{}
-	r.SetSink(k)
-	done := make(chan error, 1)
-	go func() { done <- k.play(context.Background(), r) }()
-	waitParked(t, p.s, 1)
-	p.s.Close()
+	f := newSinkFixture(t, mpegts.FormatRaw, &testSink{})
+	waitParked(t, f.s, 1)
+	f.s.Close()
 	select {
-	case err := <-done:
+	case err := <-f.done:
 		if !errors.Is(err, ErrClosed) {
 			t.Fatalf("Next: %v, want ErrClosed", err)
 		}
@@ -154,25 +178,17 @@ func TestSinkParkedReaderSeesClose(t *testing.T) {
 }
 
 func TestSinkCancelWhileParked(t *testing.T) {
-	h := newTestHub(t, Options{Format: mpegts.FormatRaw})
-	p, _ := h.Publish("live", PublisherInfo{})
-	r, _ := h.NewReader("live", ReaderInfo{})
-	k := &testSink{}
-	r.SetSink(k)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- k.play(ctx, r) }()
-	s := p.s
-	waitParked(t, s, 1)
-	cancel()
-	if err := <-done; !errors.Is(err, context.Canceled) {
+	f := newSinkFixture(t, mpegts.FormatRaw, &testSink{})
+	waitParked(t, f.s, 1)
+	f.cancel()
+	if err := <-f.done; !errors.Is(err, context.Canceled) {
 		t.Fatalf("Next: %v", err)
 	}
-	if n := s.nparked.Load(); n != 0 {
+	if n := f.s.nparked.Load(); n != 0 {
 		t.Fatalf("%d parked after the reader left", n)
 	}
-	p.Write([]byte("after"))
-	if n := k.Calls(); n != 0 {
+	f.p.Write([]byte("after"))
+	if n := f.k.Calls(); n != 0 {
 		t.Fatalf("TryWrite called %d times for a reader that left", n)
 	}
 }
@@ -181,15 +197,9 @@ func TestSinkCancelWhileParked(t *testing.T) {
 // gets its Next back only once that write is over: the two never hold the
 // cursor at once.
 func TestSinkCancelDuringDelivery(t *testing.T) {
-	h := newTestHub(t, Options{Format: mpegts.FormatRaw})
-	p, _ := h.Publish("live", PublisherInfo{})
-	r, _ := h.NewReader("live", ReaderInfo{})
 	k := &testSink{hold: make(chan struct{})}
-	r.SetSink(k)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- k.play(ctx, r) }()
-	s := p.s
+	f := newSinkFixture(t, mpegts.FormatRaw, k)
+	s, p, cancel, done := f.s, f.p, f.cancel, f.done
 	waitParked(t, s, 1)
 	wrote := make(chan struct{})
 	go func() {
@@ -218,15 +228,9 @@ func TestSinkCancelDuringDelivery(t *testing.T) {
 // A parked reader whose publisher is replaced is handed back and placed at
 // the new publisher's data.
 func TestSinkReaderPlacedForNewPublisher(t *testing.T) {
-	h := newTestHub(t, Options{Format: mpegts.FormatTS})
-	p, _ := h.Publish("live", PublisherInfo{})
-	r, _ := h.NewReader("live", ReaderInfo{})
 	k := &testSink{}
-	r.SetSink(k)
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	go k.play(ctx, r)
-	s := p.s
+	f := newSinkFixture(t, mpegts.FormatTS, k)
+	h, p, s := f.h, f.p, f.s
 	first := tsPackets(0, 7)
 	p.Write(first)
 	waitParked(t, s, 1)
