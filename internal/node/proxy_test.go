@@ -71,19 +71,22 @@ func wsVia(t *testing.T, url, xff string) (int, *wsViewer) {
 // proxiedConfig is a node behind a proxy on 127.0.0.1 whose viewers must
 // come from 203.0.113.0/24, whose HTTP publishers from 203.0.113.0/24
 // without a key, and whose stream "paid" needs a token; a client holds at
-// most 2 connections, loopback counted too.
+// most 2 connections, loopback counted too. Untrusted, the proxy is only
+// 127.0.0.1 and keeps the default limits (loopback exempt): the test's
+// earlier viewers still hold connections, and what it checks then is that
+// the header is ignored.
 func proxiedConfig(secret string, trusted bool) *config.Config {
 	cfg := testConfig("live")
 	cfg.Play = cfg.Play[:1]
 	if trusted {
 		cfg.TrustedProxies = []string{"127.0.0.1/32"}
+		cfg.Limits.ConnsPerIP = 2
+		cfg.Limits.ConnsPerIPExempt = []string{}
 	}
 	cfg.Auth.PlayAllow = []string{"203.0.113.0/24"}
 	cfg.Auth.PublishAllow = []string{"203.0.113.0/24"}
 	cfg.Auth.TokenSecret = secret
 	cfg.Streams["paid"] = config.StreamOptions{PlayToken: config.On}
-	cfg.Limits.ConnsPerIP = 2
-	cfg.Limits.ConnsPerIPExempt = []string{}
 	return cfg
 }
 
