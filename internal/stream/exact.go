@@ -65,7 +65,7 @@ func (s *Stream) newReaderAt(info ReaderInfo, ring string, off int64) (*Reader, 
 	}
 	switch {
 	case off < 0:
-		r.placeLocked()
+		r.placeLocked(false)
 		if r.waitKey {
 			r.moveLocked(rg.head, 0, rg.off)
 		}

@@ -144,6 +144,28 @@ func TestGOPCacheOffWaitsForNextKey(t *testing.T) {
 	}
 }
 
+// TestGOPCacheOffReaderBeforePublisher: with the cache off, a viewer that
+// was waiting when the publisher came (or came back) starts at its first
+// keyframe, not one GOP later: that key is live data to it.
+func TestGOPCacheOffReaderBeforePublisher(t *testing.T) {
+	data, keys := fileKeys(t, gopFiles[0])
+	h := newTestHub(t, Options{NoGOPCache: true})
+	r, _ := h.NewReader("v", ReaderInfo{})
+	p, _ := h.Publish("v", PublisherInfo{})
+	for i := range 2 { // the first publisher, then one that replaces it
+		p.Write(data[:keys[1]])
+		want := append(append([]byte{}, h.Get("v").ts.psi...), data[keys[0]:keys[1]]...)
+		if got := readAvailable(t, r); !bytes.Equal(got, want) {
+			t.Fatalf("publisher %d: got %d bytes, want PSI + its first GOP (%d bytes)", i+1, len(got), len(want))
+		}
+		p.Close("gone")
+		p, _ = h.Publish("v", PublisherInfo{})
+	}
+	if st := h.Get("v").Stats(); st.KeyWaits != 0 || st.GOPJoins != 0 {
+		t.Fatalf("key waits %d, GOP joins %d: the reader should not have waited", st.KeyWaits, st.GOPJoins)
+	}
+}
+
 func TestNewPublisherRestartsReadersAtItsFirstKey(t *testing.T) {
 	data, keys := fileKeys(t, gopFiles[0])
 	h := newTestHub(t, Options{})

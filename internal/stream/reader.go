@@ -102,14 +102,18 @@ func (s *Stream) newReader(info ReaderInfo) (*Reader, int, error) {
 	if s.closed {
 		return nil, 0, ErrClosed
 	}
-	r.placeLocked()
+	r.placeLocked(false)
 	r.placePathLocked()
 	s.readers[r] = struct{}{}
 	return r, len(s.readers), nil
 }
 
-// placeLocked puts the reader where a new reader starts (see ts.go).
-func (r *Reader) placeLocked() {
+// placeLocked puts the reader where a new reader starts (see ts.go). With
+// rejoin, the reader was there when the stream's epoch began (a new
+// publisher, new PIDs): the epoch's key, if within the GOP bounds, is live
+// data to it, not the cache's, so it starts there even with the cache off
+// instead of losing a GOP.
+func (r *Reader) placeLocked(rejoin bool) {
 	s := r.s
 	ring := s.ring
 	r.epoch, r.waitKey, r.needPSI = s.ts.epoch, false, s.ts.psi != nil
@@ -122,6 +126,8 @@ func (r *Reader) placeLocked() {
 	case usable:
 		r.moveToKeyLocked(key)
 		s.ts.gopJoins++
+	case rejoin && ring.hasKey && s.withinBounds(ring.key):
+		r.moveToKeyLocked(ring.key) // the cache is off
 	default:
 		r.moveLocked(ring.head, 0, ring.off)
 		r.waitKey, r.needPSI = true, false
@@ -239,7 +245,7 @@ func (r *Reader) placeIfNeededLocked() (wake <-chan struct{}, err error) {
 		return nil, ErrClosed
 	}
 	if r.epoch != s.ts.epoch && !r.exact {
-		r.placeLocked() // new publisher or new PIDs: start again cleanly
+		r.placeLocked(true) // new publisher or new PIDs: start again cleanly
 	}
 	if r.waitKey {
 		if r.waitKeyLocked(); r.waitKey {
@@ -309,7 +315,7 @@ func (r *Reader) batchLocked(end uint64) Batch {
 func (r *Reader) skipLocked() error {
 	s := r.s
 	from := r.off
-	r.placeLocked()
+	r.placeLocked(false)
 	skipped := max(r.off-from, 0)
 	s.skips++
 	s.skipBytes += skipped
