@@ -43,7 +43,7 @@ func scenarios(slow, late int) map[string]scenario {
 // ratioKeys are the figures whose tsstream/reference ratio is printed.
 var ratioKeys = []string{"cpu_seconds_per_gb", "cpu_user_s", "cpu_sys_s", "delay_p50_ms", "delay_p99_ms",
 	"delay_max_ms", "rss_peak_mib", "connect_p50_ms", "connect_p99_ms", "goodput_min", "late_ttff_p50_ms",
-	"late_ttff_p99_ms"}
+	"late_ttff_p99_ms", "delay_p99_first_ms", "delay_p99_second_ms", "delay_p99_rise"}
 
 // ratioPairs are the ratios each line carries: name, numerator and
 // denominator system.
@@ -51,24 +51,49 @@ var ratioPairs = map[string][2]string{
 	"ratio":                 {"tsstream", "reference"},
 	"candidate_ratio":       {"candidate", "reference"},
 	"candidate_vs_tsstream": {"candidate", "tsstream"},
+	"burst_ratio":           {"tsstream", "no_gop"},
 }
 
-// systems returns tsstream (with a TCP play listener, from a config file
-// in dir) and, unless o.noReference, the reference.
+// noGOP is the control of the late scenario: tsstream with its GOP cache
+// off, so that the same late joiners get no burst and wait for a keyframe.
+const noGOP = "no_gop"
+
+// systems returns tsstream (with a TCP play listener and -stream-defaults,
+// from a config file in dir), its no-GOP-cache control when a scenario has
+// late joiners, and, unless o.noReference, the reference.
 func systems(o options, dir string) ([]system, error) {
-	cfg := filepath.Join(dir, "tsbench.yaml")
-	if err := os.WriteFile(cfg, []byte("play:\n  - listen: 127.0.0.1:0\n    protocol: tcp\n"), 0o644); err != nil {
-		return nil, err
-	}
-	relayOf := func(name, bin string) system {
+	relayOf := func(name, bin string, defaults ...string) (system, error) {
+		cfg := filepath.Join(dir, name+".yaml")
+		text := "play:\n  - listen: 127.0.0.1:0\n    protocol: tcp\n"
+		if defaults = slices.DeleteFunc(defaults, func(s string) bool { return s == "" }); len(defaults) > 0 {
+			text += "stream_defaults: {" + strings.Join(defaults, ", ") + "}\n"
+		}
+		if err := os.WriteFile(cfg, []byte(text), 0o644); err != nil {
+			return system{}, err
+		}
 		return system{name: name, start: func() (*relay, error) {
 			args := []string{"-http", "127.0.0.1:0", "-ingest", "127.0.0.1:0", "-ws", "", "-log-level", "info", "-config", cfg}
 			return startProcess(bin, args, true)
-		}}
+		}}, nil
 	}
-	syss := []system{relayOf("tsstream", o.bin)}
+	ts, err := relayOf("tsstream", o.bin, o.streamDefaults)
+	if err != nil {
+		return nil, err
+	}
+	syss := []system{ts}
 	if o.candidate != "" {
-		syss = append(syss, relayOf("candidate", o.candidate))
+		c, err := relayOf("candidate", o.candidate, o.streamDefaults)
+		if err != nil {
+			return nil, err
+		}
+		syss = append(syss, c)
+	}
+	if slices.ContainsFunc(o.scenarios, func(sc scenario) bool { return sc.late > 0 }) {
+		c, err := relayOf(noGOP, o.bin, o.streamDefaults, "gop_cache: off")
+		if err != nil {
+			return nil, err
+		}
+		syss = append(syss, c)
 	}
 	if o.noReference {
 		return syss, nil
@@ -130,7 +155,7 @@ func runCompare(o options) int {
 func comparePair(o options, syss []system, sc scenario, proto string, n, i int) (map[string]any, error) {
 	line := map[string]any{"mode": "compare", "scenario": sc.name, "protocol": proto, "viewers": n,
 		"run": i + 1, "loadavg": loadavg()}
-	order := slices.Clone(syss)
+	order := slices.DeleteFunc(slices.Clone(syss), func(s system) bool { return s.name == noGOP && sc.late == 0 })
 	if i%2 == 1 {
 		slices.Reverse(order)
 	}
@@ -187,7 +212,8 @@ func summarize3(runs []map[string]any) map[string]any {
 		loads = append(loads, r["loadavg"].(string))
 	}
 	sum["loadavg"] = loads
-	for _, key := range []string{"tsstream", "candidate", "reference", "ratio", "candidate_ratio", "candidate_vs_tsstream"} {
+	for _, key := range []string{"tsstream", "candidate", noGOP, "reference", "ratio", "candidate_ratio",
+		"candidate_vs_tsstream", "burst_ratio"} {
 		med := map[string]float64{}
 		vals := map[string][]float64{}
 		for _, r := range runs {

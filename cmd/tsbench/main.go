@@ -29,10 +29,12 @@ type options struct {
 	scenarios   []scenario
 	noReference bool
 	candidate   string // a second tsstream binary, to measure a change
-	plot        string
-	fromFile    string
-	ttff        ttffOptions
-	chain       chainOptions
+	// streamDefaults is YAML for tsstream's stream_defaults, inside {}.
+	streamDefaults string
+	plot           string
+	fromFile       string
+	ttff           ttffOptions
+	chain          chainOptions
 }
 
 func main() { os.Exit(run(os.Args[1:])) }
@@ -72,12 +74,14 @@ func parseFlags(args []string) (options, error) {
 	fs.IntVar(&o.parallel, "parallel", 32, "viewers connecting at a time")
 	fs.IntVar(&o.runs, "runs", 3, "runs of each system per viewer count (medians are printed)")
 	protos := fs.String("protocol", "ws", "comma-separated viewer `protocols`: ws, http, tcp")
-	scens := fs.String("scenario", "base", "comma-separated `scenarios`: base, slow (-slow viewers at a tenth of the rate), late (-late viewers join mid-window)")
+	scens := fs.String("scenario", "base", "comma-separated `scenarios`: base, slow (-slow viewers read at a tenth of the rate from mid-window), "+
+		"late (-late viewers join mid-window; tsstream with its GOP cache off runs too, as the control)")
 	slow := fs.Int("slow", 50, "slow viewers in the slow scenario")
 	late := fs.Int("late", 500, "late joiners in the late scenario")
 	fs.IntVar(&o.shape.fps, "fps", 25, "publisher writes per second, one PES each; 0: 1316-byte writes")
 	fs.DurationVar(&o.shape.gop, "gop", 0, "declare the data PID MPEG-2 video with a keyframe every `interval` (0: private data)")
 	fs.BoolVar(&o.noReference, "no-reference", false, "run tsstream only, not the reference fan-out")
+	fs.StringVar(&o.streamDefaults, "stream-defaults", "", "tsstream's stream_defaults as YAML `pairs`, such as 'ring_age: 3s, max_skips: 1'")
 	fs.StringVar(&o.candidate, "candidate", "", "also run this tsstream `binary` (a change under test) in every run")
 	fs.StringVar(&o.plot, "plot", "", "write an SVG plot of the summaries to `file`")
 	fs.StringVar(&o.fromFile, "from", "", "with -plot: plot the summary lines of this JSON `file` instead of running")
@@ -177,7 +181,8 @@ func bench(o options, sys system, sc scenario, proto string, n int) (result, err
 		sys.name, sc.name, proto, n, r.pid, r.httpAddr, r.ingestAddr, nofileOf(r.pid))
 	start := time.Now()
 	m := measurements{viewers: n, rate: o.rate}
-	t := target{proto: proto, addr: r.httpAddr, video: o.shape.gop > 0}
+	mid := o.sch.warmup + o.sch.window/2
+	t := target{proto: proto, addr: r.httpAddr, video: o.shape.gop > 0, split: mid}
 	if proto == "tcp" {
 		t.addr = r.tcpAddr
 	}
@@ -195,7 +200,7 @@ func bench(o options, sys system, sc scenario, proto string, n int) (result, err
 	all := vs
 	defer func() { r.kill(); closeAll(all, &wg) }()
 	slowT := t
-	slowT.pace = o.rate / 8 / 10
+	slowT.pace, slowT.slowAt = o.rate/8/10, mid
 	slow, _ := connectViewers(slowT, sc.slow, o.parallel, start, &wg)
 	all = append(all[:len(all):len(all)], slow...)
 	logf("%d connected, %d failed, %d slow; waiting for the relay to count them", len(vs), failed, len(slow))
@@ -214,7 +219,7 @@ func bench(o options, sys system, sc scenario, proto string, n int) (result, err
 	var w window
 	lateT := t
 	lateT.late = true
-	late := joinLate(lateT, sc.late, o.parallel, o.sch.warmup+o.sch.window/2, start, &wg)
+	late := joinLate(lateT, sc.late, o.parallel, mid, start, &wg)
 	m.pub, err = publish(r.ingestAddr, start, o.rate, o.shape, o.sch, func(ph byte) { w.mark(ph, r.pid) })
 	lateVs := <-late
 	all = append(all, lateVs...)
@@ -229,11 +234,13 @@ func bench(o options, sys system, sc scenario, proto string, n int) (result, err
 		m.peak = mem.hwm
 	}
 	logs := r.logCounts()
+	skips, cuts := streamCounters(r)
 	stopAt := time.Since(start)
 	stopErr := r.stop(20 * time.Second)
 	closeAll(all, &wg)
 	res := summarize(m, vs)
 	res.Protocol, res.System = proto, sys.name
+	res.RelaySkips, res.RelayCuts = skips, cuts
 	res.addSlow(slow, m.pub, stopAt)
 	res.addLate(lateVs, sc.late)
 	observe(all, stopAt, logs, w, m.pub)
@@ -284,6 +291,23 @@ func waitViewers(r *relay, proto string, want int, limit time.Duration) error {
 		time.Sleep(100 * time.Millisecond)
 	}
 	return fmt.Errorf("%s counts %d %s viewers after %v, want %d", url, got, proto, limit, want)
+}
+
+// streamCounters returns the stream's skips and disconnects by reason as
+// the relay's API counts them; zero for a relay without them (the
+// reference).
+func streamCounters(r *relay) (int64, map[string]int64) {
+	var st struct {
+		Skips int64            `json:"skips"`
+		Cuts  map[string]int64 `json:"disconnects"`
+	}
+	resp, err := http.Get("http://" + r.httpAddr + "/api/v1/streams/live")
+	if err != nil {
+		return 0, nil
+	}
+	defer resp.Body.Close()
+	json.NewDecoder(resp.Body).Decode(&st)
+	return st.Skips, st.Cuts
 }
 
 // closeAll waits a while for the viewers' goroutines to end on their own

@@ -115,7 +115,24 @@ type result struct {
 	CPUCores       float64 `json:"cpu_cores"` // (user+sys) / window: cores busy on average
 	GoodputKbpsMin float64 `json:"goodput_kbps_min"`
 
-	// Scenario "slow": viewers reading at a tenth of the rate.
+	// The measured viewers' delay apart for the markers sent in the first
+	// and the second half of the window: the late joiners join and the
+	// slow viewers slow down at the middle, so the first half is the
+	// same run's control. Rise is second / first.
+	DelayP50FirstMS  float64 `json:"delay_p50_first_ms"`
+	DelayP99FirstMS  float64 `json:"delay_p99_first_ms"`
+	DelayP50SecondMS float64 `json:"delay_p50_second_ms"`
+	DelayP99SecondMS float64 `json:"delay_p99_second_ms"`
+	DelayP99Rise     float64 `json:"delay_p99_rise"`
+
+	// The relay's own counters for the stream at the end of the window
+	// (tsstream only): viewers that fell out of the ring and skipped,
+	// and disconnects by reason.
+	RelaySkips int64            `json:"relay_skips,omitempty"`
+	RelayCuts  map[string]int64 `json:"relay_disconnects,omitempty"`
+
+	// Scenario "slow": viewers reading at a tenth of the rate from the
+	// middle of the window.
 	SlowViewers int     `json:"slow_viewers,omitempty"`
 	SlowCut     int     `json:"slow_cut,omitempty"`   // ended before SIGTERM (skipped too often, write timeout)
 	SlowShare   float64 `json:"slow_share,omitempty"` // bytes each got, on average, of what was published
@@ -161,11 +178,14 @@ func summarize(m measurements, vs []*viewer) result {
 		r.RSSIdlePerViewerKiB = round3(float64(m.rssIdle[1]-m.rssIdle[0]) / float64(len(vs)) / 1024)
 	}
 	var delay histogram
+	var halves [2]histogram
 	var delivered int64
 	var sum float64
 	r.GoodputMin = 1
 	for _, v := range vs {
 		delay.merge(&v.st.delay)
+		halves[0].merge(&v.st.halves[0])
+		halves[1].merge(&v.st.halves[1])
 		delivered += v.st.window
 		r.MarkersLost += max(m.pub.markers-v.st.markers, 0)
 		r.BytesLost += max(m.pub.owed-v.st.window, 0)
@@ -193,6 +213,11 @@ func summarize(m measurements, vs []*viewer) result {
 	r.DelayP50MS = ms(delay.quantile(0.50))
 	r.DelayP99MS = ms(delay.quantile(0.99))
 	r.DelayMaxMS = ms(delay.max)
+	r.DelayP50FirstMS, r.DelayP99FirstMS = ms(halves[0].quantile(0.50)), ms(halves[0].quantile(0.99))
+	r.DelayP50SecondMS, r.DelayP99SecondMS = ms(halves[1].quantile(0.50)), ms(halves[1].quantile(0.99))
+	if r.DelayP99FirstMS > 0 {
+		r.DelayP99Rise = round3(r.DelayP99SecondMS / r.DelayP99FirstMS)
+	}
 	return r
 }
 

@@ -119,6 +119,10 @@ func TestWindowAccounting(t *testing.T) {
 	if v.st.delay.n != v.st.markers {
 		t.Errorf("%d delays for %d markers", v.st.delay.n, v.st.markers)
 	}
+	// Split 0: every marker was sent in the second half.
+	if h := v.st.halves; h[0].n != 0 || h[1].n != v.st.markers {
+		t.Errorf("halves hold %d and %d delays, want 0 and %d", h[0].n, h[1].n, v.st.markers)
+	}
 }
 
 func TestLossIsSeen(t *testing.T) {

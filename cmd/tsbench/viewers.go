@@ -24,6 +24,7 @@ type viewerStats struct {
 	syncErrors int64 // packets not starting with 0x47
 	badMarkers int64 // packets on the marker PID without the magic
 	delay      histogram
+	halves     [2]histogram // delay of the markers sent before and after the window's middle
 }
 
 // viewer is one WebSocket client reading the stream and checking it.
@@ -32,10 +33,12 @@ type viewer struct {
 	conn    net.Conn
 	start   time.Time // the clock shared with the publisher
 	connect time.Duration
-	data    func([]byte) // v.ts, bound once
-	proto   string       // ws, http or tcp
-	pace    int64        // bytes per second a slow viewer reads at; 0: as fast as it can
-	late    bool         // joined during the window: measured apart
+	data    func([]byte)  // v.ts, bound once
+	proto   string        // ws, http or tcp
+	pace    int64         // bytes per second a slow viewer reads at; 0: as fast as it can
+	slowAt  time.Duration // when a slow viewer starts reading at pace (before: as fast as it can)
+	split   time.Duration // markers sent from here on go to the second half
+	late    bool          // joined during the window: measured apart
 	dialAt  time.Duration
 
 	// Owned by the viewer's goroutine; read by others after it ends.
@@ -59,6 +62,8 @@ type viewer struct {
 type target struct {
 	proto, addr string
 	pace        int64
+	slowAt      time.Duration // when pace starts
+	split       time.Duration // the middle of the window
 	late        bool
 	video       bool // the stream has keyframes (-gop)
 }
@@ -112,7 +117,8 @@ func dialViewer(t target, start time.Time) (*viewer, error) {
 	if t.pace > 0 {
 		size = slowReadBuffer
 	}
-	v := &viewer{start: start, buf: make([]byte, size), proto: t.proto, pace: t.pace, late: t.late}
+	v := &viewer{start: start, buf: make([]byte, size), proto: t.proto, pace: t.pace, slowAt: t.slowAt,
+		split: t.split, late: t.late}
 	v.data = v.ts
 	v.first.video = t.video
 	t0 := time.Now()
@@ -144,12 +150,13 @@ func (v *viewer) feed(p []byte) error {
 }
 
 // run reads until the connection ends: normally when the relay sends its
-// close frame at shutdown. A slow viewer sleeps after each read so as to
-// read no more than pace bytes a second.
+// close frame at shutdown. A slow viewer reads as fast as it can until
+// slowAt, then sleeps after each read so as to read no more than pace
+// bytes a second.
 func (v *viewer) run(wg *sync.WaitGroup) {
 	defer wg.Done()
 	var got int64
-	t0 := time.Now()
+	var t0 time.Time
 	for {
 		n, err := v.conn.Read(v.buf)
 		if n > 0 {
@@ -163,9 +170,17 @@ func (v *viewer) run(wg *sync.WaitGroup) {
 			v.endErr = err
 			break
 		}
-		if got += int64(n); v.pace > 0 {
-			time.Sleep(time.Until(t0.Add(time.Duration(float64(got) / float64(v.pace) * 1e9))))
+		if v.pace == 0 {
+			continue
 		}
+		if t0.IsZero() {
+			if v.now < v.slowAt {
+				continue
+			}
+			t0 = time.Now()
+		}
+		got += int64(n)
+		time.Sleep(time.Until(t0.Add(time.Duration(float64(got) / float64(v.pace) * 1e9))))
 	}
 	v.endAt = time.Since(v.start)
 	v.conn.Close()
@@ -248,4 +263,9 @@ func (v *viewer) marker(pk []byte) {
 	sent := time.Duration(binary.BigEndian.Uint64(pk[16:24]))
 	v.st.markers++
 	v.st.delay.add(v.now - sent)
+	half := 0
+	if sent >= v.split {
+		half = 1
+	}
+	v.st.halves[half].add(v.now - sent)
 }
