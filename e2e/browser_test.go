@@ -34,7 +34,7 @@ func requireBrowser(t *testing.T) string {
 	if _, err := os.Stat(chromium); err != nil {
 		missing = append(missing, chromium+" (apt-get install chromium)")
 	}
-	if _, err := exec.LookPath("node"); err != nil {
+	if _, err := exec.LookPath(nodeBinary(root)); err != nil {
 		missing = append(missing, "node")
 	}
 	if _, err := os.Stat(filepath.Join(root, "web", "node_modules", "playwright-core")); err != nil {
@@ -48,6 +48,16 @@ func requireBrowser(t *testing.T) string {
 		t.Skip(msg)
 	}
 	return root
+}
+
+// nodeBinary is the Node that runs the browser driver: the Node 20 that
+// scripts/deps.sh puts in web/.node where the system's is older, else the
+// one on PATH.
+func nodeBinary(root string) string {
+	if own := filepath.Join(root, "web", ".node", "bin", "node"); exec.Command(own, "-v").Run() == nil {
+		return own
+	}
+	return "node"
 }
 
 // browserRun is one run of e2e/browser/run.js.
@@ -69,7 +79,7 @@ func runBrowser(t *testing.T, scenario, url, name string) *browserRun {
 		t.Fatal(err)
 	}
 	b := &browserRun{lines: make(chan string, 16), stderr: &logLines{}, shot: filepath.Join(artifacts, name+".png")}
-	b.cmd = exec.Command("node", filepath.Join(root, "e2e", "browser", "run.js"), scenario, url, b.shot)
+	b.cmd = exec.Command(nodeBinary(root), filepath.Join(root, "e2e", "browser", "run.js"), scenario, url, b.shot)
 	b.cmd.Stderr = b.stderr
 	dieWithTest(b.cmd)
 	stdout, err := b.cmd.StdoutPipe()

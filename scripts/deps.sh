@@ -20,6 +20,23 @@ if [ ${#missing[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
 
+# playwright-core needs Node 20 or later; Debian 12's nodejs is 18. Where
+# the node on PATH is older, a Node 20 binary comes from npm's
+# node-linux-ARCH package into web/.node; the browser tests run that one.
+node_major=$(node -p 'process.versions.node.split(".")[0]' 2>/dev/null || echo 0)
+if [ "$node_major" -lt 20 ] && [ ! -x web/.node/bin/node ]; then
+  case "$(uname -m)" in
+    x86_64) arch=x64 ;;
+    aarch64) arch=arm64 ;;
+    *) echo "node $(node -v 2>/dev/null) is older than 20 and no Node 20 package is known for $(uname -m)" >&2; exit 1 ;;
+  esac
+  echo "node is older than 20: installing node-linux-$arch@20 into web/.node" >&2
+  npm install --prefix web/.node --no-save --no-audit --no-fund --loglevel=error "node-linux-$arch@20"
+  mkdir -p web/.node/bin
+  ln -sf "../node_modules/node-linux-$arch/bin/node" web/.node/bin/node
+fi
+[ -x web/.node/bin/node ] && export PATH="$PWD/web/.node/bin:$PATH"
+
 # npm ci installs exactly what web/package-lock.json pins; skipped when
 # node_modules was installed from this very lock file.
 lock_sum=$(sha256sum web/package-lock.json | cut -d' ' -f1)
