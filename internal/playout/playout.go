@@ -112,6 +112,11 @@ func New(conn net.Conn, r *stream.Reader, f Framing, log *slog.Logger) *Viewer {
 		v.writeFD = v.writevFD
 		r.SetSink(v)
 	}
+	if !r.Exact() { // a reliable link never skips: let the kernel buffer all it can
+		if err := limitUnsent(conn, r.Stream().Options().MaxUnsent); err != nil {
+			v.log.Debug("cannot bound the socket's unsent bytes", "err", err)
+		}
+	}
 	return v
 }
 

@@ -150,6 +150,10 @@ func (r *Reader) moveToKeyLocked(k keyPoint) {
 	r.moveLocked(k.seq, int(k.off-r.s.ring.at(k.seq).off), k.off)
 }
 
+// Exact reports whether the reader serves a reliable link (exact.go): it
+// never skips, so it wants the kernel to buffer all it can.
+func (r *Reader) Exact() bool { return r.exact }
+
 // Stream returns the stream the reader reads.
 func (r *Reader) Stream() *Stream { return r.s }
 

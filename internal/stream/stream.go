@@ -44,6 +44,13 @@ type Options struct {
 	// before it drops the viewer (default 10 s). The stream only carries it
 	// for the outputs.
 	WriteTimeout time.Duration
+	// MaxUnsent bounds the bytes a real-time viewer's TCP socket may hold
+	// not yet sent (TCP_NOTSENT_LOWAT; default 128 KiB). The kernel would
+	// otherwise queue megabytes for a viewer that reads slowly, out of the
+	// ring's sight, so that the viewer never fell out of the ring and the
+	// skip policy never saw it. The stream only carries it for the
+	// outputs.
+	MaxUnsent int64
 	// NoGOPCache turns the GOP cache off: readers of TS video wait for the
 	// next keyframe instead of starting at the newest one in the ring.
 	NoGOPCache bool
@@ -53,6 +60,11 @@ type Options struct {
 	GOPMaxBytes int64
 	GOPMaxAge   time.Duration
 }
+
+// DefaultMaxUnsent is Options.MaxUnsent's default: 0.6 s of a 1.74 Mbit/s
+// stream. It bounds only what waits to be sent, not what is in flight, so
+// it does not cap a viewer's throughput over a long round trip.
+const DefaultMaxUnsent = 128 << 10
 
 func (o Options) withDefaults() Options {
 	if o.RingBytes <= 0 {
@@ -67,6 +79,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.WriteTimeout <= 0 {
 		o.WriteTimeout = 10 * time.Second
+	}
+	if o.MaxUnsent <= 0 {
+		o.MaxUnsent = DefaultMaxUnsent
 	}
 	if o.GOPMaxBytes <= 0 {
 		o.GOPMaxBytes = 4 << 20
