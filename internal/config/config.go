@@ -165,6 +165,14 @@ type StreamOptions struct {
 	// WriteTimeout is how long a viewer's socket write may stall before the
 	// viewer is disconnected (default 10s).
 	WriteTimeout Duration `yaml:"write_timeout"`
+	// MaxUnsent is how many bytes a viewer's TCP socket may hold not yet
+	// sent (TCP_NOTSENT_LOWAT, Linux; default 128KiB, 4KiB to 1GiB). The
+	// rest of a slow viewer's backlog stays in the ring, where it falls
+	// out and skips ahead; without the bound the kernel queues megabytes
+	// and the viewer drifts seconds behind unseen. What is in flight does
+	// not count, so throughput over long round trips is not capped.
+	// Reliable links are not bounded.
+	MaxUnsent Size `yaml:"max_unsent"`
 	// MaxSkips is how many times a viewer may fall out of the ring within
 	// SkipWindow; one more and it is disconnected (default 3, at least 1).
 	MaxSkips int `yaml:"max_skips"`
@@ -267,6 +275,7 @@ func defaultStreamOptions() StreamOptions {
 		Format:       FormatAuto,
 		RingBytes:    8 * MiB,
 		WriteTimeout: Duration(10 * time.Second),
+		MaxUnsent:    128 * KiB,
 		MaxSkips:     3,
 		SkipWindow:   Duration(30 * time.Second),
 		GOPCache:     On,
@@ -445,6 +454,9 @@ func (o StreamOptions) with(over StreamOptions) StreamOptions {
 	}
 	if over.WriteTimeout != 0 {
 		o.WriteTimeout = over.WriteTimeout
+	}
+	if over.MaxUnsent != 0 {
+		o.MaxUnsent = over.MaxUnsent
 	}
 	if over.MaxSkips != 0 {
 		o.MaxSkips = over.MaxSkips

@@ -28,7 +28,7 @@ func TestDefault(t *testing.T) {
 		{"ingest", c.Ingest, []Ingest{{Listen: ":50001", Stream: "live", Protocols: []string{"tcp", "udp"}}}},
 		{"play", c.Play, []Play{{Listen: ":50002", Stream: "live", Protocol: "ws"}}},
 		{"stream_defaults", c.StreamDefaults, StreamOptions{Format: "auto", RingBytes: 8 << 20,
-			WriteTimeout: sec(10), MaxSkips: 3, SkipWindow: sec(30),
+			WriteTimeout: sec(10), MaxUnsent: 128 << 10, MaxSkips: 3, SkipWindow: sec(30),
 			GOPCache: "on", GOPMaxBytes: 4 << 20, GOPMaxAge: sec(10), PullOrder: "failover",
 			PlayToken: "off", PublishIdleTimeout: sec(30)}},
 		{"streams", c.Streams, map[string]StreamOptions{}},
@@ -91,21 +91,21 @@ func fullConfig() *Config {
 			{Listen: "[::1]:9004", Stream: "cam1", Protocol: "tcp"},
 		},
 		StreamDefaults: StreamOptions{Format: "ts", Takeover: true, RingBytes: 16 << 20, RingAge: sec(60),
-			WriteTimeout: sec(5), MaxSkips: 5, SkipWindow: sec(60),
+			WriteTimeout: sec(5), MaxUnsent: 256 << 10, MaxSkips: 5, SkipWindow: sec(60),
 			GOPCache: "on", GOPMaxBytes: 8 << 20, GOPMaxAge: sec(5), PullOrder: "failover",
 			PlayToken: "off", MaxViewers: 500, MaxPublishRate: 4_000_000, PublishIdleTimeout: sec(60)},
 		Streams: map[string]StreamOptions{
 			"cam1": {Format: "auto", Takeover: true, RingBytes: 64 << 20, RingAge: sec(120),
-				WriteTimeout: sec(20), MaxSkips: 10, SkipWindow: sec(150),
+				WriteTimeout: sec(20), MaxUnsent: 64 << 10, MaxSkips: 10, SkipWindow: sec(150),
 				GOPCache: "off", GOPMaxBytes: 2 << 20, GOPMaxAge: sec(20), PullOrder: "failover",
 				Push:       []string{"tcp://127.0.0.1:9100", "udp://239.1.1.1:1234?ttl=4", "http://edge-2:8088/publish/cam1?key=secret"},
 				PublishKey: "cam1-key", PlayToken: "off", MaxViewers: 2000, MaxPublishRate: 10_000_000, PublishIdleTimeout: sec(10)},
 			"telemetry": {Format: "raw", Takeover: true, RingBytes: 1_000_000, RingAge: sec(60),
-				WriteTimeout: sec(5), MaxSkips: 5, SkipWindow: sec(60),
+				WriteTimeout: sec(5), MaxUnsent: 256 << 10, MaxSkips: 5, SkipWindow: sec(60),
 				GOPCache: "on", GOPMaxBytes: 8 << 20, GOPMaxAge: sec(5), PullOrder: "failover",
 				PlayToken: "off", MaxViewers: 500, MaxPublishRate: 4_000_000, PublishIdleTimeout: sec(60)},
 			"relayed": {Format: "ts", Takeover: true, RingBytes: 16 << 20, RingAge: sec(60),
-				WriteTimeout: sec(5), MaxSkips: 5, SkipWindow: sec(60),
+				WriteTimeout: sec(5), MaxUnsent: 256 << 10, MaxSkips: 5, SkipWindow: sec(60),
 				GOPCache: "on", GOPMaxBytes: 8 << 20, GOPMaxAge: sec(5), PullOrder: "round-robin",
 				Pull:      []string{"http://origin-1:8088/live/relayed.ts", "http://origin-2:8088/live/relayed.ts", "udp://@239.1.1.1:1234"},
 				PlayToken: "on", MaxViewers: 500, MaxPublishRate: 4_000_000, PublishIdleTimeout: sec(60)},
@@ -241,7 +241,7 @@ streams:
 	if err != nil {
 		t.Fatal(err)
 	}
-	defaults := StreamOptions{Format: "auto", RingBytes: 16 << 20, WriteTimeout: sec(3), MaxSkips: 3, SkipWindow: sec(30),
+	defaults := StreamOptions{Format: "auto", RingBytes: 16 << 20, WriteTimeout: sec(3), MaxUnsent: 128 << 10, MaxSkips: 3, SkipWindow: sec(30),
 		GOPCache: "on", GOPMaxBytes: 4 << 20, GOPMaxAge: sec(10), PullOrder: "failover",
 		PlayToken: "off", PublishIdleTimeout: sec(30)}
 	with := func(f func(*StreamOptions)) StreamOptions { o := defaults; f(&o); return o }
@@ -333,6 +333,7 @@ func TestValidate(t *testing.T) {
 			`stream_defaults.format: "" is not one of auto, ts, raw`,
 			"stream_defaults.ring_bytes: must be positive, got 0B",
 			"stream_defaults.write_timeout: must be positive, got 0s",
+			"stream_defaults.max_unsent: must be positive, got 0B",
 			"stream_defaults.max_skips: must be at least 1, got 0",
 			"stream_defaults.skip_window: must be positive, got 0s",
 			"stream_defaults.gop_cache: \"\" is not one of on, off",
@@ -342,12 +343,13 @@ func TestValidate(t *testing.T) {
 		}},
 		{"zero override inherits", func(c *Config) { c.Streams["x"] = StreamOptions{} }, nil},
 		{"bad override", func(c *Config) {
-			c.Streams["x"] = StreamOptions{RingBytes: 10, MaxSkips: -1, SkipWindow: Duration(-time.Second)}
+			c.Streams["x"] = StreamOptions{RingBytes: 10, MaxUnsent: 2 * GiB, MaxSkips: -1, SkipWindow: Duration(-time.Second)}
 			c.Streams["a b"] = StreamOptions{Format: "mp4"}
 		}, []string{
 			`streams["a b"]: stream name "a b": ` + rule,
 			`streams["a b"].format: "mp4" is not one of auto, ts, raw`,
 			"streams.x.ring_bytes: 10B is out of range: use 64KiB to 1GiB",
+			"streams.x.max_unsent: 2GiB is out of range: use 4KiB to 1GiB",
 			"streams.x.max_skips: must be at least 1, got -1",
 			"streams.x.skip_window: must be positive, got -1s",
 		}},

@@ -23,7 +23,7 @@ var parseErrorTests = []struct {
 		"tsstream.yaml:5: http.lisen: unknown key (known: listen, read_header_timeout, max_header_bytes, reuse_port, tls_cert, tls_key)",
 	}},
 	{"unknown stream option", "streams:\n  cam1:\n    ringbytes: 1MiB\n", []string{
-		"tsstream.yaml:3: streams.cam1.ringbytes: unknown key (known: format, takeover, ring_bytes, ring_age, write_timeout, max_skips, skip_window, gop_cache, gop_max_bytes, gop_max_age, push, pull, pull_order, publish_key, play_token, max_viewers, max_publish_rate, publish_idle_timeout)",
+		"tsstream.yaml:3: streams.cam1.ringbytes: unknown key (known: format, takeover, ring_bytes, ring_age, write_timeout, max_unsent, max_skips, skip_window, gop_cache, gop_max_bytes, gop_max_age, push, pull, pull_order, publish_key, play_token, max_viewers, max_publish_rate, publish_idle_timeout)",
 	}},
 	{"bad push target", "streams:\n  cam1:\n    push:\n      - tcp://127.0.0.1:9000\n      - ftp://x\n", []string{
 		`tsstream.yaml:5: streams.cam1.push[1]: push target "ftp://x": use tcp://, udp:// or http://`,

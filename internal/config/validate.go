@@ -20,6 +20,7 @@ const (
 	minRingBytes         = 64 * KiB
 	maxRingBytes         = GiB
 	maxWriteTimeout      = Duration(10 * time.Minute)
+	minMaxUnsent         = 4 * KiB
 	maxSkipWindow        = Duration(24 * time.Hour)
 )
 
@@ -171,6 +172,9 @@ func (v *validator) streamOptions(path string, o StreamOptions, base *StreamOpti
 	}
 	if check(o.WriteTimeout == 0, o.WriteTimeout == b.WriteTimeout) {
 		v.duration(path+".write_timeout", o.WriteTimeout, maxWriteTimeout)
+	}
+	if check(o.MaxUnsent == 0, o.MaxUnsent == b.MaxUnsent) {
+		v.size(path+".max_unsent", o.MaxUnsent, minMaxUnsent, maxRingBytes)
 	}
 	if check(o.MaxSkips == 0, o.MaxSkips == b.MaxSkips) && o.MaxSkips < 1 {
 		v.failf(path+".max_skips", "must be at least 1, got %d", o.MaxSkips)

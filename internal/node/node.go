@@ -117,6 +117,7 @@ func (n *Node) streamOptions(name string) stream.Options {
 		MaxSkips:     o.MaxSkips,
 		SkipWindow:   time.Duration(o.SkipWindow),
 		WriteTimeout: time.Duration(o.WriteTimeout),
+		MaxUnsent:    int64(o.MaxUnsent),
 		NoGOPCache:   o.GOPCache == config.Off,
 		GOPMaxBytes:  int64(o.GOPMaxBytes),
 		GOPMaxAge:    time.Duration(o.GOPMaxAge),

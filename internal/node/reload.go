@@ -147,6 +147,7 @@ func (n *Node) streamChanges(s *stream.Stream) []string {
 		{"ring_bytes", have.RingBytes == want.RingBytes},
 		{"ring_age", have.RingAge == want.RingAge},
 		{"write_timeout", have.WriteTimeout == want.WriteTimeout},
+		{"max_unsent", have.MaxUnsent == want.MaxUnsent},
 		{"max_skips", have.MaxSkips == want.MaxSkips},
 		{"skip_window", have.SkipWindow == want.SkipWindow},
 		{"gop_cache", have.NoGOPCache == want.NoGOPCache},
