@@ -7,7 +7,6 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
 	"time"
 )
 
@@ -43,7 +42,7 @@ func scenarios(slow, late int) map[string]scenario {
 // ratioKeys are the figures whose tsstream/reference ratio is printed.
 var ratioKeys = []string{"cpu_seconds_per_gb", "cpu_user_s", "cpu_sys_s", "delay_p50_ms", "delay_p99_ms",
 	"delay_max_ms", "rss_peak_mib", "connect_p50_ms", "connect_p99_ms", "goodput_min", "late_ttff_p50_ms",
-	"late_ttff_p99_ms", "delay_p99_first_ms", "delay_p99_second_ms", "delay_p99_rise"}
+	"late_ttff_p99_ms", "delay_p99_first_ms", "delay_p99_second_ms", "delay_p99_rise", "tcp_mem_mib", "slow_delay_p50_ms"}
 
 // ratioPairs are the ratios each line carries: name, numerator and
 // denominator system.
@@ -255,25 +254,6 @@ func loadavg() string {
 	return strings.Join(f[:min(3, len(f))], " ")
 }
 
-// joinLate connects n viewers at once, at after on the shared clock, and
-// sends them on the channel it returns (nil at once when n is 0).
-func joinLate(t target, n, parallel int, after time.Duration, start time.Time, wg *sync.WaitGroup) <-chan []*viewer {
-	ch := make(chan []*viewer, 1)
-	if n == 0 {
-		ch <- nil
-		return ch
-	}
-	go func() {
-		time.Sleep(time.Until(start.Add(after)))
-		vs, failed := connectViewers(t, n, parallel, start, wg)
-		if failed > 0 {
-			logf("%d late joiners failed to connect", failed)
-		}
-		ch <- vs
-	}()
-	return ch
-}
-
 // addSlow records what became of the slow viewers.
 func (r *result) addSlow(slow []*viewer, pub pubResult, stopAt time.Duration) {
 	if len(slow) == 0 {
@@ -281,12 +261,16 @@ func (r *result) addSlow(slow []*viewer, pub pubResult, stopAt time.Duration) {
 	}
 	r.SlowViewers = len(slow)
 	var got int64
+	var delay histogram
 	for _, v := range slow {
 		if v.endAt < stopAt {
 			r.SlowCut++
 		}
 		got += v.st.total
+		delay.merge(&v.st.halves[1])
 	}
+	r.SlowDelayP50MS = round3(delay.quantile(0.5).Seconds() * 1e3)
+	r.SlowDelayMaxMS = round3(delay.max.Seconds() * 1e3)
 	if pub.total > 0 {
 		r.SlowShare = round3(float64(got) / float64(len(slow)) / float64(pub.total))
 	}
@@ -294,18 +278,18 @@ func (r *result) addSlow(slow []*viewer, pub pubResult, stopAt time.Duration) {
 
 // addLate records the late joiners: how many connected and how soon each
 // had a first frame after its dial.
-func (r *result) addLate(late []*viewer, want int) {
+func (r *result) addLate(late joinResult, want int) {
 	if want == 0 {
 		return
 	}
-	r.LateJoined = len(late)
+	r.LateJoined = len(late.DialAt)
 	var ttff []time.Duration
-	for _, v := range late {
-		if v.first.done {
-			ttff = append(ttff, v.first.at-v.dialAt)
+	for i, first := range late.FirstAt {
+		if first >= 0 {
+			ttff = append(ttff, first-late.DialAt[i])
 		}
 	}
-	r.LateNoFrame = len(late) - len(ttff)
+	r.LateNoFrame = len(late.DialAt) - len(ttff)
 	ms := func(d time.Duration) float64 { return round3(d.Seconds() * 1e3) }
 	r.LateTTFFP50MS = ms(percentile(ttff, 0.5))
 	r.LateTTFFP99MS = ms(percentile(ttff, 0.99))

@@ -86,6 +86,7 @@ func parseFlags(args []string) (options, error) {
 	fs.StringVar(&o.plot, "plot", "", "write an SVG plot of the summaries to `file`")
 	fs.StringVar(&o.fromFile, "from", "", "with -plot: plot the summary lines of this JSON `file` instead of running")
 	serveRef := fs.Bool("reference-serve", false, "be the reference fan-out (tsbench runs itself so)")
+	serveJoin := fs.String("join-serve", "", "be the late joiners of this JSON `spec` (tsbench runs itself so)")
 	o.ttff.flags(fs)
 	o.chain.flags(fs)
 	fs.Usage = func() { usage(fs) }
@@ -94,6 +95,9 @@ func parseFlags(args []string) (options, error) {
 	}
 	if *serveRef {
 		os.Exit(serveReference("127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0"))
+	}
+	if *serveJoin != "" {
+		os.Exit(serveJoiners(*serveJoin, os.Stdin, os.Stdout))
 	}
 	for p := range strings.SplitSeq(*protos, ",") {
 		if p = strings.TrimSpace(p); p != "ws" && p != "http" && p != "tcp" {
@@ -217,12 +221,14 @@ func bench(o options, sys system, sc scenario, proto string, n int) (result, err
 		mib(mem0.rss), mib(mem1.rss), o.rate, o.sch.warmup, o.sch.window, o.sch.tail)
 
 	var w window
-	lateT := t
-	lateT.late = true
-	late := joinLate(lateT, sc.late, o.parallel, mid, start, &wg)
+	var late *joiners
+	if sc.late > 0 {
+		if late, err = startJoiners(t, sc.late, o.parallel, mid, start); err != nil {
+			return result{}, err
+		}
+		defer late.kill()
+	}
 	m.pub, err = publish(r.ingestAddr, start, o.rate, o.shape, o.sch, func(ph byte) { w.mark(ph, r.pid) })
-	lateVs := <-late
-	all = append(all, lateVs...)
 	if derr := r.died(); derr != nil {
 		return result{}, derr
 	}
@@ -233,16 +239,23 @@ func bench(o options, sys system, sc scenario, proto string, n int) (result, err
 	if mem, err := readMemory(r.pid); err == nil {
 		m.peak = mem.hwm
 	}
+	m.tcpMem = readTCPMem()
 	logs := r.logCounts()
 	skips, cuts := streamCounters(r)
 	stopAt := time.Since(start)
 	stopErr := r.stop(20 * time.Second)
 	closeAll(all, &wg)
+	var joined joinResult
+	if late != nil {
+		if joined, err = late.finish(); err != nil {
+			return result{}, err
+		}
+	}
 	res := summarize(m, vs)
 	res.Protocol, res.System = proto, sys.name
 	res.RelaySkips, res.RelayCuts = skips, cuts
 	res.addSlow(slow, m.pub, stopAt)
-	res.addLate(lateVs, sc.late)
+	res.addLate(joined, sc.late)
 	observe(all, stopAt, logs, w, m.pub)
 	return res, stopErr
 }

@@ -91,6 +91,30 @@ func readMemory(pid int) (memory, error) {
 	return m, sc.Err()
 }
 
+// readTCPMem returns the memory all TCP sockets of the machine's network
+// namespace hold, in bytes: "mem" of /proc/net/sockstat, in pages. On
+// loopback that is the relay's send queues and the viewers' receive
+// queues: what the kernel holds of the viewers' backlogs. 0 when unknown.
+func readTCPMem() int64 {
+	b, err := os.ReadFile("/proc/net/sockstat")
+	if err != nil {
+		return 0
+	}
+	for line := range strings.Lines(string(b)) {
+		f := strings.Fields(line)
+		if len(f) == 0 || f[0] != "TCP:" {
+			continue
+		}
+		for i := 1; i+1 < len(f); i += 2 {
+			if f[i] == "mem" {
+				pages, _ := strconv.ParseInt(f[i+1], 10, 64)
+				return pages * int64(os.Getpagesize())
+			}
+		}
+	}
+	return 0
+}
+
 // hostCPU is the machine's CPU time from the first line of /proc/stat, in
 // ticks: busy (everything but idle and iowait) and total.
 type hostCPU struct {

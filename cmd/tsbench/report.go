@@ -95,19 +95,23 @@ type result struct {
 	ConnectP99MS        float64 `json:"connect_p99_ms"`
 	RSSIdlePerViewerKiB float64 `json:"rss_idle_per_viewer_kib"`
 	RSSPeakMiB          float64 `json:"rss_peak_mib"`
-	CPUUserS            float64 `json:"cpu_user_s"`
-	CPUSysS             float64 `json:"cpu_sys_s"`
-	CPUSecondsPerGB     float64 `json:"cpu_seconds_per_gb"`
-	DelayP50MS          float64 `json:"delay_p50_ms"`
-	DelayP99MS          float64 `json:"delay_p99_ms"`
-	DelayMaxMS          float64 `json:"delay_max_ms"`
-	MarkersSent         int64   `json:"markers_sent"`
-	MarkersLost         int64   `json:"markers_lost"`
-	BytesOwedPerViewer  int64   `json:"bytes_owed_per_viewer"`
-	GoodputMin          float64 `json:"goodput_min"`
-	GoodputMean         float64 `json:"goodput_mean"`
-	BytesLost           int64   `json:"bytes_lost"`
-	CCErrors            int64   `json:"cc_errors"`
+	// TCPMemMiB is the kernel's memory for all TCP sockets at the end of
+	// the tail (relay and viewers alike, on loopback): the backlog queued
+	// in socket buffers, which RSS does not show.
+	TCPMemMiB          float64 `json:"tcp_mem_mib"`
+	CPUUserS           float64 `json:"cpu_user_s"`
+	CPUSysS            float64 `json:"cpu_sys_s"`
+	CPUSecondsPerGB    float64 `json:"cpu_seconds_per_gb"`
+	DelayP50MS         float64 `json:"delay_p50_ms"`
+	DelayP99MS         float64 `json:"delay_p99_ms"`
+	DelayMaxMS         float64 `json:"delay_max_ms"`
+	MarkersSent        int64   `json:"markers_sent"`
+	MarkersLost        int64   `json:"markers_lost"`
+	BytesOwedPerViewer int64   `json:"bytes_owed_per_viewer"`
+	GoodputMin         float64 `json:"goodput_min"`
+	GoodputMean        float64 `json:"goodput_mean"`
+	BytesLost          int64   `json:"bytes_lost"`
+	CCErrors           int64   `json:"cc_errors"`
 
 	// Added with the side-by-side runs.
 	System         string  `json:"system"`
@@ -136,6 +140,12 @@ type result struct {
 	SlowViewers int     `json:"slow_viewers,omitempty"`
 	SlowCut     int     `json:"slow_cut,omitempty"`   // ended before SIGTERM (skipped too often, write timeout)
 	SlowShare   float64 `json:"slow_share,omitempty"` // bytes each got, on average, of what was published
+	// The delay of the markers sent after the middle that the slow
+	// viewers received: how far behind live they play. It grows through
+	// the second half for a viewer whose backlog the relay keeps queueing;
+	// a skip to the live edge brings it down.
+	SlowDelayP50MS float64 `json:"slow_delay_p50_ms,omitempty"`
+	SlowDelayMaxMS float64 `json:"slow_delay_max_ms,omitempty"`
 
 	// Scenario "late": viewers joining in the middle of the window.
 	LateJoined    int     `json:"late_joined,omitempty"`
@@ -152,6 +162,7 @@ type measurements struct {
 	connects []time.Duration
 	rssIdle  [2]int64 // relay VmRSS before and after the viewers connected
 	peak     int64    // relay VmHWM at the end
+	tcpMem   int64    // the kernel's TCP memory at the end (readTCPMem)
 	cpu      cpuTimes // relay CPU over the measured window
 	pub      pubResult
 }
@@ -169,6 +180,7 @@ func summarize(m measurements, vs []*viewer) result {
 		ConnectP50MS:       ms(percentile(m.connects, 0.50)),
 		ConnectP99MS:       ms(percentile(m.connects, 0.99)),
 		RSSPeakMiB:         round3(float64(m.peak) / (1 << 20)),
+		TCPMemMiB:          round3(float64(m.tcpMem) / (1 << 20)),
 		CPUUserS:           round3(m.cpu.user.Seconds()),
 		CPUSysS:            round3(m.cpu.sys.Seconds()),
 		MarkersSent:        m.pub.markers,

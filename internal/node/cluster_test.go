@@ -68,7 +68,11 @@ func TestClusterView(t *testing.T) {
 			return false
 		}
 		e := v.Edges[0]
-		return v.Nodes[0].Name == "A" && v.Nodes[0].State == monitor.StateUp && v.Nodes[1].Self &&
+		// A's report says the link is up before B's own view of its
+		// stream may have its first bytes: wait for both.
+		b := v.Nodes[1]
+		return v.Nodes[0].Name == "A" && v.Nodes[0].State == monitor.StateUp && b.Self &&
+			len(b.Streams) == 1 && b.Streams[0].Live &&
 			e.From == "A" && e.To == "B" && e.Stream == "relay" && e.Kind == "push" && e.State == "up" && e.Bitrate > 0
 	}
 	waitFor(t, 15*time.Second, linked, func() string { return fmt.Sprintf("cluster view %+v", v) })
