@@ -5,9 +5,11 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"os/exec"
 	"sync"
+	"syscall"
 	"time"
 )
 
@@ -20,8 +22,48 @@ import (
 // harness's run queue before they take the time of their next read: the
 // measured delay rose with the harness's work, not the relay's. In their
 // own process the joiners share the CPU with the measured viewers the way
-// any two programs do, through the kernel's scheduler, and the relay's
-// burst costs the others what it costs them on a real machine.
+// any two programs do, through the kernel's scheduler. Once a joiner has
+// its first frame it drops what it reads without copying it (discard), so
+// that it costs this machine little more than the relay's sending does:
+// its player would be on another machine.
+
+// discard reads and drops what conn receives until it ends, without
+// copying it out of the kernel (recv with MSG_TRUNC). A joiner that has
+// its first frame only has to keep the relay writing to it, as a player
+// on another machine would; what it reads should cost the measured
+// viewers on this machine as little as can be.
+func discard(conn net.Conn) error {
+	sc, ok := conn.(syscall.Conn)
+	if !ok {
+		_, err := io.Copy(io.Discard, conn)
+		return err
+	}
+	rc, err := sc.SyscallConn()
+	if err != nil {
+		return err
+	}
+	for {
+		var n int
+		var rerr error
+		err := rc.Read(func(fd uintptr) bool {
+			n, _, rerr = syscall.Recvfrom(int(fd), discardBuf[:], syscall.MSG_TRUNC|syscall.MSG_DONTWAIT)
+			return rerr != syscall.EAGAIN
+		})
+		switch {
+		case err != nil:
+			return err
+		case rerr != nil:
+			return rerr
+		case n == 0:
+			return io.EOF
+		}
+	}
+}
+
+// discardBuf is only there for its length, which bounds what one recv
+// drops: with MSG_TRUNC a TCP socket copies nothing into it, so every
+// joiner shares it.
+var discardBuf [256 << 10]byte
 
 // joinSpec tells the joiner process whom to connect and when.
 type joinSpec struct {

@@ -71,3 +71,36 @@ func TestJoinersReport(t *testing.T) {
 		t.Errorf("addLate: joined %d, no frame %d, TTFF p50 %v ms", r.LateJoined, r.LateNoFrame, r.LateTTFFP50MS)
 	}
 }
+
+// TestDiscardDrains: discard consumes what arrives (the writer of 8 MiB,
+// far more than the socket buffers hold, finishes) and ends at EOF.
+func TestDiscardDrains(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	wrote := make(chan error, 1)
+	go func() {
+		c, err := l.Accept()
+		if err != nil {
+			wrote <- err
+			return
+		}
+		defer c.Close()
+		c.SetWriteDeadline(time.Now().Add(5 * time.Second))
+		_, err = c.Write(make([]byte, 8<<20))
+		wrote <- err
+	}()
+	c, err := net.Dial("tcp", l.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if err := discard(c); err != io.EOF {
+		t.Errorf("discard returned %v, want io.EOF", err)
+	}
+	if err := <-wrote; err != nil {
+		t.Errorf("writer: %v", err)
+	}
+}

@@ -38,7 +38,7 @@ type viewer struct {
 	pace    int64         // bytes per second a slow viewer reads at; 0: as fast as it can
 	slowAt  time.Duration // when a slow viewer starts reading at pace (before: as fast as it can)
 	split   time.Duration // markers sent from here on go to the second half
-	late    bool          // joined during the window: measured apart
+	late    bool          // a late joiner: after its first frame, it discards what it reads
 	dialAt  time.Duration
 
 	// Owned by the viewer's goroutine; read by others after it ends.
@@ -168,6 +168,10 @@ func (v *viewer) run(wg *sync.WaitGroup) {
 		}
 		if err != nil {
 			v.endErr = err
+			break
+		}
+		if v.late && v.first.done {
+			v.endErr = discard(v.conn)
 			break
 		}
 		if v.pace == 0 {
