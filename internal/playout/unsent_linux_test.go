@@ -3,6 +3,7 @@ package playout
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"io"
 	"net"
 	"testing"
@@ -167,5 +168,34 @@ func TestExactReaderUnbounded(t *testing.T) {
 	f.run(t, context.Background(), Framing{})
 	if lowat := sockoptInt(t, f.server, unix.IPPROTO_TCP, unix.TCP_NOTSENT_LOWAT); lowat == 64<<10 {
 		t.Errorf("TCP_NOTSENT_LOWAT = %d on an exact reader's socket, want the kernel's own", lowat)
+	}
+}
+
+// inner is a connection wrapped as the guard wraps them.
+type inner struct{ net.Conn }
+
+func (c inner) Inner() net.Conn { return c.Conn }
+
+// TestTCPConnUnwraps: the bound reaches the socket under a TLS or guarded
+// connection, and leaves other connections alone.
+func TestTCPConnUnwraps(t *testing.T) {
+	f := newFixture(t, stream.Options{}, 0)
+	tc := f.server.(*net.TCPConn)
+	tests := []struct {
+		name string
+		conn net.Conn
+		want *net.TCPConn
+	}{
+		{"tcp", tc, tc},
+		{"guarded", inner{tc}, tc},
+		{"tls over guarded", tls.Server(inner{tc}, &tls.Config{}), tc},
+		{"pipe", func() net.Conn { a, b := net.Pipe(); b.Close(); return a }(), nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := tcpConn(tt.conn); got != tt.want {
+				t.Errorf("tcpConn = %v, want %v", got, tt.want)
+			}
+		})
 	}
 }
