@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"runtime"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -111,13 +113,32 @@ func newSinkFixture(t *testing.T, format mpegts.Format, k *testSink) *sinkFixtur
 	return f
 }
 
+// TestSinkDeliversEveryByteInOrder: every reader's sink gets every byte
+// once and in order, through short writes and hand-backs, with one
+// deliverer and with the walk split over the Ps (GOMAXPROCS at least 2).
 func TestSinkDeliversEveryByteInOrder(t *testing.T) {
+	for _, tc := range []struct {
+		name             string
+		readers, appends int
+	}{
+		{"one walk", 20, 300},
+		{"split walk", 2*parallelMin + 1, 100},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if tc.readers >= parallelMin && runtime.GOMAXPROCS(0) < 2 {
+				t.Skip("one P: the walk is never split")
+			}
+			deliverEveryByte(t, tc.readers, tc.appends)
+		})
+	}
+}
+
+func deliverEveryByte(t *testing.T, readers, appends int) {
 	h := newTestHub(t, Options{Format: mpegts.FormatRaw})
 	p, err := h.Publish("live", PublisherInfo{Protocol: "test"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	const readers = 20
 	ctx, cancel := context.WithCancel(context.Background())
 	sinks := make([]*testSink, readers)
 	done := make(chan error, readers)
@@ -135,7 +156,7 @@ func TestSinkDeliversEveryByteInOrder(t *testing.T) {
 	}
 	s := p.s
 	var want []byte
-	for i := range 300 {
+	for i := range appends {
 		// Three chunks per append, so that a short write leaves whole
 		// buffers behind.
 		data := bytes.Repeat([]byte{byte(i), byte(i >> 8), 0x5a}, 100)
@@ -154,12 +175,25 @@ func TestSinkDeliversEveryByteInOrder(t *testing.T) {
 		if !bytes.Equal(k.got, want) {
 			t.Fatalf("reader %d: %d bytes, differing from the %d published", i, len(k.got), len(want))
 		}
-		if k.calls < 300 {
-			t.Fatalf("reader %d: TryWrite called %d times for 300 writes", i, k.calls)
+		if k.calls < appends {
+			t.Fatalf("reader %d: TryWrite called %d times for %d writes", i, k.calls, appends)
 		}
 	}
 	if n := s.nparked.Load(); n != 0 {
 		t.Fatalf("%d readers still parked after they left", n)
+	}
+	checkHelpers(t, s, readers)
+}
+
+// checkHelpers checks that a stream whose deliveries took n readers split
+// its walk (it started helpers) exactly when n is parallelMin or more.
+func checkHelpers(t *testing.T, s *Stream, n int) {
+	t.Helper()
+	s.deliverMu.Lock()
+	helpers := s.helpers
+	s.deliverMu.Unlock()
+	if split := helpers > 0; split != (n >= parallelMin) {
+		t.Errorf("%d helpers after deliveries to %d readers", helpers, n)
 	}
 }
 
@@ -256,6 +290,14 @@ func TestSinkReaderPlacedForNewPublisher(t *testing.T) {
 }
 
 func TestDeliveryAllocatesNothing(t *testing.T) {
+	for _, n := range []int{10, 2 * parallelMin} {
+		t.Run(strconv.Itoa(n), func(t *testing.T) { deliveryAllocs(t, n) })
+	}
+}
+
+// deliveryAllocs checks that delivering a chunk to n parked readers
+// allocates nothing (the split walk's helpers are started by the warm-up).
+func deliveryAllocs(t *testing.T, readers int) {
 	h := newTestHub(t, Options{Format: mpegts.FormatTS})
 	p, _ := h.Publish("a", PublisherInfo{})
 	data := tsPackets(0, 7)
@@ -264,7 +306,7 @@ func TestDeliveryAllocatesNothing(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	var sinks []*countSink
-	for range 10 {
+	for range readers {
 		r, _ := h.NewReader("a", ReaderInfo{})
 		k := &countSink{}
 		r.SetSink(k)
@@ -279,10 +321,13 @@ func TestDeliveryAllocatesNothing(t *testing.T) {
 	}
 	p.Write(data)
 	waitParked(t, s, len(sinks))
+	p.Write(data)
+	waitParked(t, s, len(sinks))
 	allocs := testing.AllocsPerRun(1000, func() { p.Write(data) })
 	if allocs != 0 {
-		t.Fatalf("%.2f allocations per chunk delivered to 10 sinks, want 0", allocs)
+		t.Fatalf("%.2f allocations per chunk delivered to %d sinks, want 0", allocs, readers)
 	}
+	checkHelpers(t, s, readers)
 	if n := sinks[0].n.Load(); n < 1000 {
 		t.Fatalf("sink got %d batches, want at least 1000", n)
 	}

@@ -135,12 +135,15 @@ type Stream struct {
 	marks     []pathMark       // where the relay path of the bytes changes (path.go); never empty
 
 	// Direct delivery (sink.go).
-	appends    atomic.Uint64 // appends so far
-	nparked    atomic.Int32  // len(parked), read without parkMu
-	deliverMu  sync.Mutex    // one delivery at a time; guards delivering
-	parkMu     sync.Mutex    // guards parked and the readers' park state
-	parked     []*Reader     // readers with a sink waiting for data
-	delivering []*Reader     // the readers the delivery under way took
+	appends    atomic.Uint64  // appends so far
+	nparked    atomic.Int32   // len(parked), read without parkMu
+	deliverMu  sync.Mutex     // one delivery at a time; guards delivering
+	parkMu     sync.Mutex     // guards parked and the readers' park state
+	parked     []*Reader      // readers with a sink waiting for data
+	delivering []*Reader      // the readers the delivery under way took
+	helperWork chan []*Reader // parts of a delivery for the helpers; made with the first
+	helperDone chan struct{}  // a helper finished its part
+	helpers    int            // helpers started; guarded by deliverMu
 }
 
 func newStream(h *Hub, name string, opts Options, static bool) *Stream {
