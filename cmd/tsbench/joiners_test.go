@@ -18,7 +18,9 @@ func tsPacket(pid uint16) []byte {
 
 // TestJoinersReport runs the joiner process's code against a TCP source
 // that sends each connection a PAT, a PMT and a data packet: every joiner
-// dials at the given moment and reports a first frame after its dial.
+// dials at the given moment and reports a first frame after its dial. The
+// source then writes 1 MiB through a 64 KiB send buffer, which only a
+// joiner that has read its first frame and drains the rest lets finish.
 func TestJoinersReport(t *testing.T) {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -33,7 +35,12 @@ func TestJoinersReport(t *testing.T) {
 			if err != nil {
 				return
 			}
+			c.(*net.TCPConn).SetWriteBuffer(64 << 10)
+			c.SetWriteDeadline(time.Now().Add(5 * time.Second))
 			c.Write(bytes.Join([][]byte{tsPacket(pidPAT), tsPacket(pidPMT), tsPacket(pidVideo)}, nil))
+			if _, err := c.Write(make([]byte, 1<<20)); err != nil {
+				t.Errorf("source: %v (the joiner did not drain)", err)
+			}
 			accepted <- c
 		}
 	}()
@@ -48,7 +55,6 @@ func TestJoinersReport(t *testing.T) {
 		c := <-accepted
 		defer c.Close()
 	}
-	time.Sleep(50 * time.Millisecond) // let the joiners read
 	stopW.Close()
 	if c := <-code; c != 0 {
 		t.Fatalf("serveJoiners returned %d", c)

@@ -169,7 +169,10 @@ func (s *Stream) writeAll(rs []*Reader) {
 		s.writePart(rs)
 		return
 	}
-	s.startHelpers(parts - 1)
+	// No more parts than helpers to take them: GOMAXPROCS may have grown
+	// since the helpers were started, and a helper that cannot report a
+	// part (helperDone full) cannot take the next one.
+	parts = min(parts, s.startHelpers(parts-1)+1)
 	size := (len(rs) + parts - 1) / parts
 	handed := 0
 	for lo := size; lo < len(rs); lo += size {
@@ -187,8 +190,9 @@ func (s *Stream) writeAll(rs []*Reader) {
 	}
 }
 
-// startHelpers makes sure n helpers run; deliverMu must be held.
-func (s *Stream) startHelpers(n int) {
+// startHelpers makes sure n helpers run, as far as helperDone has room
+// for their reports, and returns how many run; deliverMu must be held.
+func (s *Stream) startHelpers(n int) int {
 	if s.helperWork == nil {
 		s.helperWork = make(chan []*Reader)
 		s.helperDone = make(chan struct{}, runtime.GOMAXPROCS(0))
@@ -196,6 +200,7 @@ func (s *Stream) startHelpers(n int) {
 	for ; s.helpers < n && s.helpers < cap(s.helperDone); s.helpers++ {
 		go s.helper()
 	}
+	return s.helpers
 }
 
 // helper writes the parts of deliveries it is given until the stream
