@@ -52,8 +52,18 @@ func (v *Viewer) writevNow(bufs [][]byte) int {
 // writevFD is the call writevNow makes on the file descriptor; it is bound
 // once as the method value v.writeFD so that no closure is made per
 // write.
+//
+// It is a raw system call, which the scheduler does not see: the socket is
+// non-blocking, so the call never waits, and the deliverer keeps its P
+// through it. Through syscall.Syscall, the runtime's monitor (sysmon)
+// takes the P from a goroutine that stays in a system call across one of
+// its ticks (20 µs when busy) while other goroutines wait to run, and on
+// loopback a writev takes 20-30 µs (it also runs the receiver's TCP). So
+// while 500 viewers joined, the walk of writevs kept losing its P and
+// queueing for one behind the joiners' handshakes, and the viewers already
+// watching saw their delay spike (docs/benchmarks.md, "Raw writev").
 func (v *Viewer) writevFD(fd uintptr) bool {
-	n, _, errno := syscall.Syscall(syscall.SYS_WRITEV, fd, uintptr(unsafe.Pointer(&v.iov[0])), uintptr(v.niov))
+	n, _, errno := syscall.RawSyscall(syscall.SYS_WRITEV, fd, uintptr(unsafe.Pointer(&v.iov[0])), uintptr(v.niov))
 	if errno == 0 {
 		v.wrote = int(n)
 	}
