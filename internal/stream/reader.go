@@ -73,6 +73,14 @@ type Reader struct {
 	back    bool // the sink kept part of a batch: Next returns an empty one
 	batch   Batch
 
+	// Pacing from the GOP cache (pace.go), owned by the goroutine calling
+	// Next: the reader may take the chunks appended up to paceBase plus
+	// paceFactor times the time since paceFrom (Unix nanoseconds; 0: not
+	// paced).
+	paceFrom  int64
+	paceBase  int64
+	paceTimer *time.Timer
+
 	// Owned by the goroutine calling Next (or the deliverer, see above).
 	bufs  [maxBatchChunks][]byte
 	skips []time.Time // recent skips, for the disconnect policy
@@ -102,7 +110,9 @@ func (s *Stream) newReader(info ReaderInfo) (*Reader, int, error) {
 	if s.closed {
 		return nil, 0, ErrClosed
 	}
-	r.placeLocked(false)
+	if key, cached := r.placeLocked(false); cached {
+		r.startPaceLocked(key)
+	}
 	r.placePathLocked()
 	s.readers[r] = struct{}{}
 	return r, len(s.readers), nil
@@ -112,11 +122,13 @@ func (s *Stream) newReader(info ReaderInfo) (*Reader, int, error) {
 // rejoin, the reader was there when the stream's epoch began (a new
 // publisher, new PIDs): the epoch's key, if within the GOP bounds, is live
 // data to it, not the cache's, so it starts there even with the cache off
-// instead of losing a GOP.
-func (r *Reader) placeLocked(rejoin bool) {
+// instead of losing a GOP. It returns the key when the reader starts from
+// the GOP cache.
+func (r *Reader) placeLocked(rejoin bool) (key keyPoint, cached bool) {
 	s := r.s
 	ring := s.ring
 	r.epoch, r.waitKey, r.needPSI = s.ts.epoch, false, s.ts.psi != nil
+	r.paceFrom = 0 // newReader paces a new reader; a placed one is not
 	key, usable := s.joinKey()
 	switch {
 	case s.ts.psi == nil || !s.ts.needsKey && !ring.hasKey:
@@ -126,6 +138,7 @@ func (r *Reader) placeLocked(rejoin bool) {
 	case usable:
 		r.moveToKeyLocked(key)
 		s.ts.gopJoins++
+		return key, true
 	case rejoin && ring.hasKey && s.withinBounds(ring.key):
 		r.moveToKeyLocked(ring.key) // the cache is off
 	default:
@@ -140,6 +153,7 @@ func (r *Reader) placeLocked(rejoin bool) {
 		}
 		s.ts.keyWaits++
 	}
+	return keyPoint{}, false
 }
 
 func (r *Reader) moveLocked(seq uint64, skip int, off int64) {
@@ -202,6 +216,14 @@ func (r *Reader) Next(ctx context.Context) (Batch, error) {
 			}
 		}
 		if r.seq < end {
+			end, wait := r.paceLocked(end)
+			if wait > 0 {
+				s.mu.RUnlock()
+				if err := r.paceWait(ctx, wait); err != nil {
+					return Batch{}, err
+				}
+				continue
+			}
 			b := r.batchLocked(end)
 			s.mu.RUnlock()
 			return b, nil

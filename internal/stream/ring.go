@@ -37,6 +37,9 @@ type keyPoint struct {
 	seq uint64 // chunk holding the key
 	off int64  // stream byte offset of the key
 	at  int64  // append time of that chunk
+	// done is the append time of the data that completed the keyframe's
+	// PES; 0 while it is still arriving.
+	done int64
 }
 
 type ring struct {

@@ -87,7 +87,11 @@ func (s *Stream) updateTSLocked(ts *tsSession, start int64, now time.Time) {
 			s.ring.markKey(off)
 		}
 	}
-	s.ring.keyOpen = x.KeyOpen()
+	open := x.KeyOpen()
+	if s.ring.hasKey && !open && s.ring.key.done == 0 {
+		s.ring.key.done = now.UnixNano()
+	}
+	s.ring.keyOpen = open
 	if now.Sub(ts.infoAt) >= infoEvery {
 		ts.infoAt = now
 		s.ts.info, s.ts.hasInfo = x.Info(), true
