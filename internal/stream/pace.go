@@ -12,8 +12,9 @@ import (
 // 500 viewers joining within 300 ms asks for about 125 MB in that time,
 // and sent as fast as the sockets take it, that burst takes the CPU from
 // the viewers already watching just when the joins' handshakes do too:
-// in the benchmark their delay rose by half again as much as with the
-// same joins and no cache (docs/benchmarks.md, "Pacing the GOP cache").
+// in the benchmark their p99 delay was 1.15-1.74 times that with the same
+// joins and the cache off (medians of two sets of five runs;
+// docs/benchmarks.md, "Pacing the GOP cache").
 //
 // So a joiner gets its keyframe, and what arrived within paceLead after
 // it, at once: its player shows a picture as soon as it can. The rest of
