@@ -46,7 +46,7 @@ bench: build
 	ulimit -n 20000 2>/dev/null; bin/tsbench -bin bin/tsstream -viewers 1000 -runs $(BENCH_RUNS) -duration 10s \
 	  -protocol http,tcp >> bin/bench.jsonl
 	ulimit -n 20000 2>/dev/null; bin/tsbench -bin bin/tsstream -viewers 1000 -runs $(BENCH_RUNS) -duration 10s \
-	  -gop 2s -scenario base,late >> bin/bench.jsonl
+	  -gop 2s -scenario base,late -timeline bin/bench-timeline.jsonl >> bin/bench.jsonl
 	ulimit -n 20000 2>/dev/null; bin/tsbench -bin bin/tsstream -viewers 1000 -runs $(BENCH_RUNS) -duration 20s \
 	  -gop 2s -scenario slow -stream-defaults 'ring_age: 3s, max_skips: 1' >> bin/bench.jsonl
 	bin/tsbench -bin bin/tsstream -ttff

@@ -168,6 +168,12 @@ func comparePair(o options, syss []system, sc scenario, proto string, n, i int) 
 			return nil, fmt.Errorf("%s: %w", sys.name, err)
 		}
 		line[sys.name] = toMap(res)
+		if tl := res.timeline; tl != nil {
+			tl.System, tl.Scenario, tl.Protocol, tl.Viewers, tl.Run = sys.name, sc.name, proto, n, i+1
+			if err := appendTimeline(o.timeline, tl); err != nil {
+				return nil, fmt.Errorf("-timeline: %w", err)
+			}
+		}
 	}
 	for key, pair := range ratioPairs {
 		a, ok1 := line[pair[0]].(map[string]any)

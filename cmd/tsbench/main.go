@@ -33,6 +33,7 @@ type options struct {
 	streamDefaults string
 	plot           string
 	fromFile       string
+	timeline       string // file to append the delay over time to
 	ttff           ttffOptions
 	chain          chainOptions
 }
@@ -83,6 +84,7 @@ func parseFlags(args []string) (options, error) {
 	fs.BoolVar(&o.noReference, "no-reference", false, "run tsstream only, not the reference fan-out")
 	fs.StringVar(&o.streamDefaults, "stream-defaults", "", "tsstream's stream_defaults as YAML `pairs`, such as 'ring_age: 3s, max_skips: 1'")
 	fs.StringVar(&o.candidate, "candidate", "", "also run this tsstream `binary` (a change under test) in every run")
+	fs.StringVar(&o.timeline, "timeline", "", "append each run's delay over the window, p99 and max per 100 ms, to `file` as JSON lines")
 	fs.StringVar(&o.plot, "plot", "", "write an SVG plot of the summaries to `file`")
 	fs.StringVar(&o.fromFile, "from", "", "with -plot: plot the summary lines of this JSON `file` instead of running")
 	serveRef := fs.Bool("reference-serve", false, "be the reference fan-out (tsbench runs itself so)")
@@ -186,7 +188,10 @@ func bench(o options, sys system, sc scenario, proto string, n int) (result, err
 	start := time.Now()
 	m := measurements{viewers: n, rate: o.rate}
 	mid := o.sch.warmup + o.sch.window/2
-	t := target{proto: proto, addr: r.httpAddr, video: o.shape.gop > 0, split: mid}
+	t := target{proto: proto, addr: r.httpAddr, video: o.shape.gop > 0, split: mid, from: o.sch.warmup}
+	if o.timeline != "" {
+		t.steps = timelineSteps(o.sch.window)
+	}
 	if proto == "tcp" {
 		t.addr = r.tcpAddr
 	}
@@ -252,6 +257,7 @@ func bench(o options, sys system, sc scenario, proto string, n int) (result, err
 		}
 	}
 	res := summarize(m, vs)
+	res.timeline = timelineOf(vs, o.sch.warmup)
 	res.Protocol, res.System = proto, sys.name
 	res.RelaySkips, res.RelayCuts = skips, cuts
 	res.addSlow(slow, m.pub, stopAt)

@@ -153,6 +153,10 @@ type result struct {
 	LateTTFFP50MS float64 `json:"late_ttff_p50_ms,omitempty"`
 	LateTTFFP99MS float64 `json:"late_ttff_p99_ms,omitempty"`
 	LateTTFFMaxMS float64 `json:"late_ttff_max_ms,omitempty"`
+
+	// With -timeline: the delay over the window (timeline.go); not in
+	// the line.
+	timeline *timeline
 }
 
 // measurements are the figures taken around a run, besides the viewers'.

@@ -53,6 +53,8 @@ type viewer struct {
 	phase  byte     // of the last marker
 	now    time.Duration
 	st     viewerStats
+	from   time.Duration // the window's start, for worst
+	worst  []uint32      // -timeline: worst delay in µs per step of the window
 	endErr error
 	endAt  time.Duration
 }
@@ -65,7 +67,9 @@ type target struct {
 	slowAt      time.Duration // when pace starts
 	split       time.Duration // the middle of the window
 	late        bool
-	video       bool // the stream has keyframes (-gop)
+	video       bool          // the stream has keyframes (-gop)
+	steps       int           // -timeline: steps of the window to keep the worst delay of
+	from        time.Duration // the window's start
 }
 
 // connectViewers connects n viewers to t, parallel at a time, and starts
@@ -118,7 +122,10 @@ func dialViewer(t target, start time.Time) (*viewer, error) {
 		size = slowReadBuffer
 	}
 	v := &viewer{start: start, buf: make([]byte, size), proto: t.proto, pace: t.pace, slowAt: t.slowAt,
-		split: t.split, late: t.late}
+		split: t.split, late: t.late, from: t.from}
+	if t.steps > 0 {
+		v.worst = make([]uint32, t.steps)
+	}
 	v.data = v.ts
 	v.first.video = t.video
 	t0 := time.Now()
@@ -272,4 +279,7 @@ func (v *viewer) marker(pk []byte) {
 		half = 1
 	}
 	v.st.halves[half].add(v.now - sent)
+	if v.worst != nil {
+		v.noteWorst(sent, v.now-sent)
+	}
 }
