@@ -45,7 +45,7 @@ func (s *Server) serveWebSocket(w http.ResponseWriter, r *http.Request, name str
 		httpError(w, err)
 		return
 	}
-	defer release()
+	defer func() { release() }() // until the viewer's goroutine takes it
 	via := relayPath(r.Header.Get(pathHeader))
 	wait := s.demand(name, via)
 	remote := s.remote(r)
@@ -69,7 +69,7 @@ func (s *Server) serveWebSocket(w http.ResponseWriter, r *http.Request, name str
 		conn.Close()
 		return
 	}
-	s.play(conn, br, rd, wsFraming, s.readWebSocket)
+	s.play(conn, br, rd, wsFraming, s.readWebSocket, handOff(&release, nil))
 }
 
 // readWebSocket answers the frames a viewer sends: pings get pongs, a close
