@@ -35,7 +35,7 @@ assets:
 # loopback), viewer counts over WebSocket with a plot, HTTP-TS and TCP,
 # late joiners and slow viewers, time to first frame, then delay per hop and
 # on-demand set-up over a chain of six nodes (-chain). JSON lines and
-# the plot go to bin/. Not part of `make test`: about 35 minutes.
+# the plot go to bin/. Not part of `make test`: about 20 minutes.
 BENCH_VIEWERS ?= 10,200,1000,2000,3000
 BENCH_RUNS    ?= 3
 bench: build
