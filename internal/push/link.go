@@ -60,13 +60,19 @@ type target struct {
 func newTarget(p *Pusher, t Target) *target {
 	d, err := parseTarget(t.URL)
 	tg := &target{p: p, d: d, parseErr: err}
-	tg.st = TargetStats{URL: t.URL, Stream: p.cfg.Stream, State: StateConnecting, Since: p.cfg.Now()}
+	// Until its goroutine first looks, a target is idle: a real-time push
+	// waits for the stream's publisher (waitLive) before it connects, and
+	// the API must not say "connecting" meanwhile.
+	tg.st = TargetStats{URL: t.URL, Stream: p.cfg.Stream, State: StateIdle, Since: p.cfg.Now()}
 	if err != nil {
 		tg.st.State, tg.st.LastError = StateStopped, err.Error()
 	} else {
 		tg.st.URL = d.redacted
 		tg.proto = "push-" + d.scheme
 		tg.st.Reliable = d.reliable
+		if d.reliable {
+			tg.st.State = StateConnecting // it does not wait (reliable.go)
+		}
 	}
 	tg.name = tg.st.URL
 	tg.log = p.log.With("stream", p.cfg.Stream, "target", tg.name)
