@@ -61,7 +61,8 @@ func (v *Viewer) writevNow(bufs [][]byte) int {
 // loopback a writev takes 20-30 µs (it also runs the receiver's TCP). So
 // while 500 viewers joined, the walk of writevs kept losing its P and
 // queueing for one behind the joiners' handshakes, and the viewers already
-// watching saw their delay spike (docs/benchmarks.md, "Raw writev").
+// watching saw their delay spike (docs/benchmarks.md, "Raw writev and a
+// paced GOP cache").
 func (v *Viewer) writevFD(fd uintptr) bool {
 	n, _, errno := syscall.RawSyscall(syscall.SYS_WRITEV, fd, uintptr(unsafe.Pointer(&v.iov[0])), uintptr(v.niov))
 	if errno == 0 {

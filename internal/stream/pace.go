@@ -14,13 +14,13 @@ import (
 // the viewers already watching just when the joins' handshakes do too:
 // in the benchmark their p99 delay was 1.15-1.74 times that with the same
 // joins and the cache off (medians of two sets of five runs;
-// docs/benchmarks.md, "Pacing the GOP cache").
+// docs/benchmarks.md, "Raw writev and a paced GOP cache").
 //
 // So a joiner gets its keyframe, and what arrived within paceLead after
 // it, at once: its player shows a picture as soon as it can. The rest of
 // the cached GOP follows at paceFactor times the speed it arrived, in
 // steps of paceTick, until the joiner reaches the live edge: a 2 s GOP
-// in about 0.6 s. The player is never short of data, since it comes
+// in at most 0.6 s. The player is never short of data, since it comes
 // faster than it plays; JSMpeg decodes at most a frame per display
 // refresh (2.4 times a 25 fps stream) and mpegts.js plays from the
 // keyframe at normal speed, so neither shows a difference.
