@@ -190,22 +190,41 @@ func TestReliablePushGapCounted(t *testing.T) {
 	got := bytes.Clone(leaf.got)
 	leaf.mu.Unlock()
 	lost := int64(len(sent) - len(got))
-	if l.Gaps != 1 || l.LostBytes <= 0 || l.LostBytes != lost {
-		t.Fatalf("A's push counted %d gaps and %d bytes lost; want 1 gap and %d bytes (published %d, B got %d)",
+	if l.Gaps < 1 || l.LostBytes <= 0 || l.LostBytes != lost {
+		t.Fatalf("A's push counted %d gaps and %d bytes lost; want a gap and %d bytes (published %d, B got %d)",
 			l.Gaps, l.LostBytes, lost, len(sent), len(got))
 	}
-	// got is sent with one run of lost bytes taken out where B stopped.
-	cut := 0
-	for cut < len(got) && got[cut] == sent[cut] {
-		cut++
+	// got is sent with one run of lost bytes taken out per gap. Usually
+	// one: under load the push, resumed at the oldest byte of A's small
+	// ring, can fall out of it once more before it catches up, and that
+	// gap is counted too. The published bytes are random, so a 64-byte
+	// probe finds where each run after a gap starts.
+	i, j, gaps, first := 0, 0, int64(0), 0
+	for {
+		for i < len(got) && j < len(sent) && got[i] == sent[j] {
+			i, j = i+1, j+1
+		}
+		if gaps == 0 {
+			first = i
+		}
+		if i == len(got) {
+			break
+		}
+		k := bytes.Index(sent[j:], got[i:min(i+64, len(got))])
+		if k <= 0 {
+			t.Fatalf("B's bytes from %d on are not the published ones after %d", i, j)
+		}
+		j += k
+		gaps++
 	}
-	if !bytes.Equal(got[cut:], sent[int64(cut)+lost:]) {
-		t.Errorf("after the first %d bytes, B's bytes are not the published ones from %d on", cut, int64(cut)+lost)
+	if gaps != l.Gaps || j != len(sent) {
+		t.Errorf("B's bytes are the published ones with %d runs taken out, ending at %d of %d; A counted %d gaps",
+			gaps, j, len(sent), l.Gaps)
 	}
-	if st := stats(t, b, "r"); st.Publishes != 2 {
-		t.Errorf("B's stream had %d publisher sessions, want 2: a gap starts a new one", st.Publishes)
+	if st := stats(t, b, "r"); st.Publishes != l.Gaps+1 {
+		t.Errorf("B's stream had %d publisher sessions, want %d: each gap starts a new one", st.Publishes, l.Gaps+1)
 	}
-	if cut == 0 {
+	if first == 0 {
 		t.Errorf("B got nothing before the cut")
 	}
 }
