@@ -257,7 +257,7 @@ func bench(o options, sys system, sc scenario, proto string, n int) (result, err
 		}
 	}
 	res := summarize(m, vs)
-	res.timeline = timelineOf(vs, o.sch.warmup)
+	res.timeline = timelineOf(vs)
 	res.Protocol, res.System = proto, sys.name
 	res.RelaySkips, res.RelayCuts = skips, cuts
 	res.addSlow(slow, m.pub, stopAt)

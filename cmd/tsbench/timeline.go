@@ -36,7 +36,8 @@ func timelineSteps(window time.Duration) int {
 	return int((window + timelineStep - 1) / timelineStep)
 }
 
-// noteWorst records a window marker's delay in its step.
+// noteWorst records a window marker's delay in its step; without
+// -timeline (worst nil) it does nothing.
 func (v *viewer) noteWorst(sent, delay time.Duration) {
 	if i := int((sent - v.from) / timelineStep); sent >= v.from && i < len(v.worst) {
 		us := uint32(min(max(delay.Microseconds(), 0), math.MaxUint32))
@@ -46,12 +47,12 @@ func (v *viewer) noteWorst(sent, delay time.Duration) {
 
 // timelineOf merges the viewers' worst delays step by step; nil when they
 // kept none.
-func timelineOf(vs []*viewer, from time.Duration) *timeline {
+func timelineOf(vs []*viewer) *timeline {
 	if len(vs) == 0 || vs[0].worst == nil {
 		return nil
 	}
 	steps := len(vs[0].worst)
-	tl := &timeline{StepMS: timelineStep.Milliseconds(), FromS: round3(from.Seconds()),
+	tl := &timeline{StepMS: timelineStep.Milliseconds(), FromS: round3(vs[0].from.Seconds()),
 		P99MS: make([]float64, steps), MaxMS: make([]float64, steps)}
 	col := make([]uint32, len(vs))
 	for i := range steps {

@@ -31,7 +31,7 @@ func TestTimeline(t *testing.T) {
 		v.noteWorst(from+time.Duration(steps)*timelineStep, time.Hour)
 		vs = append(vs, v)
 	}
-	tl := timelineOf(vs, from)
+	tl := timelineOf(vs)
 	if len(tl.P99MS) != steps || tl.StepMS != 100 || tl.FromS != 2 {
 		t.Fatalf("timeline %+v", tl)
 	}
@@ -44,7 +44,7 @@ func TestTimeline(t *testing.T) {
 	if tl.MaxMS[steps-1] != 0 {
 		t.Errorf("a marker after the window counted: %v", tl.MaxMS)
 	}
-	if timelineOf([]*viewer{{}}, from) != nil {
+	if timelineOf([]*viewer{{from: from}}) != nil {
 		t.Error("viewers without -timeline gave a timeline")
 	}
 	name := filepath.Join(t.TempDir(), "tl.jsonl")

@@ -279,7 +279,5 @@ func (v *viewer) marker(pk []byte) {
 		half = 1
 	}
 	v.st.halves[half].add(v.now - sent)
-	if v.worst != nil {
-		v.noteWorst(sent, v.now-sent)
-	}
+	v.noteWorst(sent, v.now-sent)
 }

@@ -2,7 +2,6 @@ package stream
 
 import (
 	"bytes"
-	"sync"
 	"testing"
 	"time"
 
@@ -15,10 +14,8 @@ import (
 func pacedStream(t *testing.T, upTo int) (h *Hub, data []byte, advance func(time.Duration), ends []int, ats []time.Time, pub *Publisher) {
 	t.Helper()
 	data, _ = fileKeys(t, gopFiles[0])
-	now := time.Unix(1000, 0)
-	var mu sync.Mutex
-	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
-	advance = func(d time.Duration) { mu.Lock(); now = now.Add(d); mu.Unlock() }
+	var clock func() time.Time
+	clock, advance = fakeClock()
 	h = NewHub(Config{Now: clock})
 	t.Cleanup(h.Close)
 	pub, err := h.Publish("v", PublisherInfo{Protocol: "test"})

@@ -35,6 +35,16 @@ func newTestHub(t *testing.T, opts Options) *Hub {
 	return h
 }
 
+// fakeClock returns a clock for Config.Now that stands still at a fixed
+// time until advance moves it; both are safe for concurrent use.
+func fakeClock() (clock func() time.Time, advance func(time.Duration)) {
+	now := time.Unix(1000, 0)
+	var mu sync.Mutex
+	clock = func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+	advance = func(d time.Duration) { mu.Lock(); now = now.Add(d); mu.Unlock() }
+	return clock, advance
+}
+
 // readN reads from r until it has n bytes or the deadline passes.
 func readN(t *testing.T, r *Reader, n int) []byte {
 	t.Helper()
@@ -334,10 +344,7 @@ func TestPublishingSignalsChanges(t *testing.T) {
 // TestTTFF: each reader's first bytes count once in the histogram, in the
 // bucket of its wait, measured on the hub's clock.
 func TestTTFF(t *testing.T) {
-	now := time.Unix(1000, 0)
-	var mu sync.Mutex
-	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
-	advance := func(d time.Duration) { mu.Lock(); now = now.Add(d); mu.Unlock() }
+	clock, advance := fakeClock()
 	hub := NewHub(Config{Now: clock})
 	defer hub.Close()
 	waits := []time.Duration{3 * time.Millisecond, 300 * time.Millisecond, 300 * time.Millisecond, 20 * time.Second}
